@@ -1,0 +1,103 @@
+"""JSON API for scripts and downstream tools: `Authorization: Bearer <personal API token>`."""
+import functools
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import accounts
+from ..calls import formats, queries
+from ..calls.serialize import call_to_json
+from ..extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str):
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+
+
+def token_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = accounts.user_for_api_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise ApiError(401, "unauthorized", "send a valid personal API token as 'Authorization: Bearer <token>'")
+        g.user = user
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_token_required(view):
+    @functools.wraps(view)
+    @token_required
+    def wrapped(*args, **kwargs):
+        if not g.user.is_admin:
+            raise ApiError(403, "forbidden", "this endpoint is for admins")
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _limit(default=50, maximum=100) -> int:
+    raw = request.args.get("limit", default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, "bad_request", "limit must be a whole number") from None
+    if not 1 <= value <= maximum:
+        raise ApiError(400, "bad_request", f"limit must be between 1 and {maximum}")
+    return value
+
+
+def _call_or_404(call_id):
+    call = queries.get_call_for(g.user, call_id)
+    if call is None:
+        raise ApiError(404, "not_found", f"no call {call_id}")
+    return call
+
+
+@bp.get("/calls")
+@token_required
+def list_calls():
+    args = request.args
+    try:
+        filters = queries.parse_filters(args.get("q"), args.get("source"), args.get("since"), args.get("until"))
+        calls, next_cursor = queries.list_calls(g.user, filters, args.get("cursor"), limit=_limit())
+    except queries.QueryError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return jsonify({"items": [call_to_json(c) for c in calls], "next_cursor": next_cursor})
+
+
+@bp.get("/calls/<call_id>")
+@token_required
+def get_call(call_id):
+    call = _call_or_404(call_id)
+    return jsonify(call_to_json(call, call.segments.all()))
+
+
+@bp.get("/calls/<call_id>/transcript.<fmt>")
+@token_required
+def transcript(call_id, fmt):
+    if fmt not in formats.FORMATS:
+        raise ApiError(404, "not_found", f"format must be one of {', '.join(formats.FORMATS)}")
+    call = _call_or_404(call_id)
+    segments = call.segments.all()
+    body = formats.render(call, segments, fmt, call_to_json(call, segments) if fmt == "json" else None)
+    return Response(body, mimetype=formats.FORMATS[fmt])

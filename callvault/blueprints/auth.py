@@ -1,0 +1,89 @@
+"""Sign-in for the admin pages, and the decorators that guard them."""
+import functools
+import time
+from urllib.parse import urlparse
+
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
+                   url_for)
+
+from .. import accounts
+from ..extensions import db
+from ..models import User
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.before_app_request
+def load_signed_in_user():
+    g.user = None
+    user_id = session.get("uid")
+    if user_id is None:
+        return
+    if time.time() - session.get("signed_in_at", 0) > current_app.config["SESSION_LIFETIME_SECONDS"]:
+        session.clear()
+        g.session_expired = True
+        return
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        session.clear()
+        return
+    g.user = user
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.user is None:
+            if g.get("session_expired"):
+                flash("Your session expired. Please sign in again.", "warning")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_required(view):
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not g.user.is_admin:
+            abort(404)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if not target:
+        return url_for("calls.library")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("calls.library")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        if g.user:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("auth/login.html", email="", next=request.args.get("next", ""))
+    email = request.form.get("email", "")
+    try:
+        user = accounts.authenticate(email, request.form.get("password", ""), request.remote_addr or "?")
+    except accounts.LoginThrottled as exc:
+        flash(str(exc).capitalize() + ".", "error")
+        return render_template("auth/login.html", email=email, next=request.form.get("next", "")), 429
+    if user is None:
+        flash("Wrong email or password.", "error")
+        return render_template("auth/login.html", email=email, next=request.form.get("next", "")), 401
+    session.clear()
+    session["uid"] = user.id
+    session["signed_in_at"] = time.time()
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    flash("Signed out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,1 @@
+"""The vault's calls: storing them (one transaction each), finding them, and rendering them."""

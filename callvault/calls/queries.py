@@ -1,0 +1,101 @@
+"""Finding calls: who may see what, filters, and keyset (cursor) pagination."""
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, or_, select
+
+from ..extensions import db
+from ..models import SOURCES, Call, User
+
+
+class QueryError(ValueError):
+    """A filter or cursor that cannot be understood; the message is safe to show."""
+
+
+@dataclass
+class CallFilters:
+    q: str = ""
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def visible_calls(user: User):
+    """Admins see every call; members only their own."""
+    query = select(Call)
+    if not user.is_admin:
+        query = query.where(Call.owner_id == user.id)
+    return query
+
+
+def get_call_for(user: User, call_id) -> Call | None:
+    """The call if it exists and `user` may see it; None otherwise (no existence leak)."""
+    try:
+        call_id = int(call_id)
+    except (TypeError, ValueError):
+        return None
+    return db.session.scalars(visible_calls(user).where(Call.id == call_id)).first()
+
+
+def parse_filters(q=None, source=None, since=None, until=None) -> CallFilters:
+    if source and source not in SOURCES:
+        raise QueryError(f"source must be one of: {', '.join(SOURCES)}")
+    return CallFilters(q=(q or "").strip()[:500], source=source or None,
+                       since=parse_datetime(since, "since"), until=parse_datetime(until, "until"))
+
+
+def parse_datetime(value, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{name} must be an ISO 8601 date or date-time, e.g. 2026-11-01") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _apply_filters(query, filters: CallFilters):
+    if filters.source:
+        query = query.where(Call.source == filters.source)
+    if filters.since:
+        query = query.where(Call.started_at >= filters.since)
+    if filters.until:
+        query = query.where(Call.started_at < filters.until)
+    if filters.q:
+        like = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Call.title.ilike(like, escape="\\"),
+                                Call.summary_markdown.ilike(like, escape="\\"),
+                                Call.recorded_by_name.ilike(like, escape="\\")))
+    return query
+
+
+def encode_cursor(call: Call) -> str:
+    raw = json.dumps([call.started_at.isoformat(), call.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started, call_id = json.loads(raw)
+        return datetime.fromisoformat(started), int(call_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise QueryError("cursor is not one this server gave out") from None
+
+
+def list_calls(user: User, filters: CallFilters, cursor: str | None = None,
+               limit: int = 25) -> tuple[list[Call], str | None]:
+    """Newest first. Returns (calls, next_cursor); next_cursor is None on the last page."""
+    query = _apply_filters(visible_calls(user), filters)
+    if cursor:
+        started, call_id = decode_cursor(cursor)
+        query = query.where(or_(Call.started_at < started, and_(Call.started_at == started, Call.id < call_id)))
+    query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
+    calls = list(db.session.scalars(query))
+    next_cursor = encode_cursor(calls[limit - 1]) if len(calls) > limit else None
+    return calls[:limit], next_cursor

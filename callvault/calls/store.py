@@ -1,0 +1,127 @@
+"""Writing calls. Every source (Fathom sync, Fathom webhooks, bots) stores through `upsert_call`.
+
+A call and all its children are written in one transaction, so a reader sees the old
+transcript or the new one, never half of either. The (source, external_id) unique constraint
+makes concurrent writers of the same meeting converge on one row.
+"""
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import ActionItem, Call, Participant, TranscriptSegment, User
+
+
+@dataclass
+class ParticipantData:
+    name: str | None = None
+    email: str | None = None
+    is_external: bool | None = None
+    is_organizer: bool = False
+
+
+@dataclass
+class SegmentData:
+    speaker: str | None
+    text: str
+    start_ms: int
+    end_ms: int | None = None
+    speaker_email: str | None = None
+
+
+@dataclass
+class ActionItemData:
+    description: str
+    assignee_name: str | None = None
+    assignee_email: str | None = None
+    completed: bool = False
+    timestamp_ms: int | None = None
+
+
+@dataclass
+class CallData:
+    source: str
+    external_id: str
+    title: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    recorded_by_name: str | None = None
+    recorded_by_email: str | None = None
+    recording_url: str | None = None
+    share_url: str | None = None
+    language: str | None = None
+    summary_markdown: str | None = None
+    participants: list[ParticipantData] = field(default_factory=list)
+    segments: list[SegmentData] = field(default_factory=list)
+    action_items: list[ActionItemData] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        payload = json.dumps(asdict(self), default=str, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class UpsertResult:
+    call: Call
+    created: bool
+    changed: bool
+
+
+_SCALARS = ("title", "started_at", "ended_at", "recorded_by_name", "recorded_by_email", "recording_url",
+            "share_url", "language", "summary_markdown")
+
+
+def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResult:
+    data.external_id = str(data.external_id)
+    fingerprint = data.fingerprint()
+    call, created = _claim_row(owner, data)
+    if not created and call.content_hash == fingerprint:
+        if commit:
+            db.session.commit()
+        return UpsertResult(call, created=False, changed=False)
+
+    for name in _SCALARS:
+        setattr(call, name, getattr(data, name))
+    call.title = (data.title or "Untitled meeting")[:500]
+    call.content_hash = fingerprint
+    db.session.flush()
+    _replace_children(call.id, data)
+    db.session.expire(call, ["participants", "action_items"])
+    if commit:
+        db.session.commit()
+    return UpsertResult(call, created=created, changed=True)
+
+
+def _claim_row(owner: User, data: CallData) -> tuple[Call, bool]:
+    """The call row for (source, external_id), locked for this transaction; inserted if absent."""
+    query = select(Call).filter_by(source=data.source, external_id=data.external_id).with_for_update()
+    call = db.session.scalars(query).first()
+    if call is not None:
+        return call, False
+    call = Call(owner_id=owner.id, source=data.source, external_id=data.external_id,
+                title=(data.title or "Untitled meeting")[:500], started_at=data.started_at)
+    try:
+        with db.session.begin_nested():
+            db.session.add(call)
+    except IntegrityError:
+        # Another writer inserted it first; take theirs.
+        return db.session.scalars(query.execution_options(populate_existing=True)).one(), False
+    return call, True
+
+
+def _replace_children(call_id: int, data: CallData) -> None:
+    for model in (TranscriptSegment, Participant, ActionItem):
+        db.session.execute(delete(model).where(model.call_id == call_id))
+    if data.participants:
+        db.session.execute(insert(Participant), [
+            {"call_id": call_id, "position": i, **asdict(p)} for i, p in enumerate(data.participants)])
+    if data.segments:
+        db.session.execute(insert(TranscriptSegment), [
+            {"call_id": call_id, "position": i, **asdict(s)} for i, s in enumerate(data.segments)])
+    if data.action_items:
+        db.session.execute(insert(ActionItem), [
+            {"call_id": call_id, "position": i, **asdict(a)} for i, a in enumerate(data.action_items)])

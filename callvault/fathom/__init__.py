@@ -1,0 +1,1 @@
+"""Fathom: the API client, credentials, manual sync and webhooks."""

@@ -1,0 +1,44 @@
+"""Structured logs: one JSON line per request and per job, with ids, never with secrets.
+
+Query strings are never logged (transcript links carry their token there).
+"""
+import json
+import logging
+import sys
+import time
+import uuid
+
+from flask import g, has_request_context, request
+
+logger = logging.getLogger("callvault")
+
+
+def log_event(event: str, level: int = logging.INFO, **fields) -> None:
+    record = {"event": event, **fields}
+    if has_request_context() and "request_id" not in record:
+        record["request_id"] = getattr(g, "request_id", None)
+    logger.log(level, json.dumps(record, default=str, separators=(",", ":")))
+
+
+def init_app(app) -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+    @app.before_request
+    def _start_request_log():
+        g.request_started = time.monotonic()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+
+    @app.after_request
+    def _request_log(response):
+        user = getattr(g, "user", None)
+        log_event("request", method=request.method, path=request.path, status=response.status_code,
+                  ms=round((time.monotonic() - g.get("request_started", time.monotonic())) * 1000, 1),
+                  user_id=user.id if user else None)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response

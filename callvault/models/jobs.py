@@ -1,0 +1,45 @@
+"""Background sync jobs and their per-meeting outcomes."""
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class SyncJob(db.Model):
+    __tablename__ = "sync_jobs"
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    source = db.Column(db.String(16), nullable=False, default="fathom")
+    status = db.Column(db.String(16), nullable=False, default="queued")
+    params = db.Column(db.JSON, nullable=False, default=dict)
+    total = db.Column(db.Integer, nullable=False, default=0)
+    done = db.Column(db.Integer, nullable=False, default=0)
+    failed = db.Column(db.Integer, nullable=False, default=0)
+    current_item = db.Column(db.String(500))
+    error = db.Column(db.Text)
+    cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
+    rq_job_id = db.Column(db.String(64))
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+    started_at = db.Column(UTCDateTime)
+    finished_at = db.Column(UTCDateTime)
+
+    user = db.relationship("User")
+    items = db.relationship("SyncJobItem", back_populates="job", cascade="all, delete-orphan",
+                            order_by="SyncJobItem.id")
+
+
+class SyncJobItem(db.Model):
+    __tablename__ = "sync_job_items"
+    __table_args__ = (db.UniqueConstraint("sync_job_id", "external_id"),)
+
+    id = db.Column(db.Integer, primary_key=True)
+    sync_job_id = db.Column(db.Integer, db.ForeignKey("sync_jobs.id", ondelete="CASCADE"), nullable=False)
+    external_id = db.Column(db.String(128), nullable=False)
+    title = db.Column(db.String(500))
+    status = db.Column(db.String(16), nullable=False, default="pending")  # pending | done | failed
+    error = db.Column(db.Text)
+    call_id = db.Column(db.Integer, db.ForeignKey("calls.id", ondelete="SET NULL"))
+    finished_at = db.Column(UTCDateTime)
+
+    job = db.relationship("SyncJob", back_populates="items")

@@ -1,0 +1,133 @@
+"""Redis, the RQ queues, the in-process worker and the periodic scheduler.
+
+With `REDIS_URL` the queues live in Redis and `worker.py` processes run them. Without it the app
+runs everything in-process: a fakeredis server and one worker thread, so a laptop needs nothing
+but Python. Either way callers only use `enqueue()`.
+"""
+import threading
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlparse
+
+import fakeredis
+import redis
+from flask import current_app
+from rq import Queue
+from rq.timeouts import TimerDeathPenalty
+from rq.worker import SimpleWorker
+from rq_scheduler import Scheduler
+
+from .logs import log_event
+
+QUEUE_NAMES = ("webhooks", "sync", "calendar", "bots", "exports", "default")  # highest priority first
+SCHEDULER_HEARTBEAT_KEY = "callvault:scheduler:heartbeat"
+SCHEDULER_LEADER_KEY = "callvault:scheduler:leader"
+
+
+def connect(url: str) -> redis.Redis:
+    options = {"socket_connect_timeout": 3, "socket_timeout": 10, "health_check_interval": 30}
+    if urlparse(url).scheme == "rediss":
+        options["ssl_cert_reqs"] = "none"  # hosted Redis uses self-signed certificates
+    return redis.Redis.from_url(url, **options)
+
+
+def init_app(app) -> None:
+    if app.config["INPROCESS_QUEUE"]:
+        app.extensions["redis"] = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    else:
+        app.extensions["redis"] = connect(app.config["REDIS_URL"])
+    if app.config["INPROCESS_QUEUE"] and app.config["INPROCESS_WORKER"]:
+        starter = threading.Lock()
+
+        @app.before_request
+        def _start_inprocess_worker():
+            with starter:
+                if "inprocess_worker" not in app.extensions:
+                    app.extensions["inprocess_worker"] = start_inprocess_worker(app)
+
+
+def get_redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str = "default") -> Queue:
+    return Queue(name, connection=get_redis())
+
+
+def enqueue(queue_name: str, func, *args, job_id: str | None = None, **kwargs):
+    """Put a job on a queue. Raises redis.RedisError when Redis is unreachable: callers decide."""
+    return get_queue(queue_name).enqueue(func, *args, job_id=job_id, **kwargs)
+
+
+class InProcessWorker(SimpleWorker):
+    """Runs jobs in the calling thread: no fork, no signals, a timer for job timeouts."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self):
+        pass
+
+
+def drain_queues(connection=None) -> bool:
+    """Run every queued job to completion in this thread (tests and CLI use it)."""
+    connection = connection or get_redis()
+    queues = [Queue(n, connection=connection) for n in QUEUE_NAMES]
+    return InProcessWorker(queues, connection=connection).work(burst=True, logging_level="WARNING")
+
+
+def start_inprocess_worker(app) -> threading.Event:
+    stop = threading.Event()
+
+    def loop():
+        with app.app_context():
+            connection = get_redis()
+            register_periodic_jobs(connection)
+            while not stop.is_set():
+                try:
+                    run_scheduler_once(connection, "inprocess")
+                    drain_queues(connection)
+                except Exception:  # one bad tick must not stop the only worker
+                    app.logger.exception("in-process worker tick failed")
+                stop.wait(1.0)
+
+    threading.Thread(target=loop, name="callvault-inprocess-worker", daemon=True).start()
+    log_event("inprocess_worker_started")
+    return stop
+
+
+# --- periodic jobs -------------------------------------------------------------------------------
+
+def register_periodic_jobs(connection) -> None:
+    """(Re)register every periodic job under a fixed id, so restarts never duplicate them."""
+    from .jobs.periodic import PERIODIC_JOBS
+
+    scheduler = Scheduler(connection=connection)
+    for periodic in PERIODIC_JOBS:
+        scheduler.cancel(periodic.id)
+        scheduler.schedule(scheduled_time=datetime.now(timezone.utc).replace(tzinfo=None), func=periodic.func,
+                           interval=periodic.interval_seconds, id=periodic.id, queue_name=periodic.queue,
+                           timeout=periodic.timeout_seconds, result_ttl=600)
+
+
+def run_scheduler_once(connection, name: str, lease_seconds: int = 30) -> bool:
+    """Move due periodic jobs onto their queues if this process holds the leader lease.
+
+    Several worker processes each run this loop; the lease makes exactly one of them act,
+    and another takes over within `lease_seconds` if the leader dies.
+    """
+    if connection.set(SCHEDULER_LEADER_KEY, name, nx=True, ex=lease_seconds):
+        leader = True
+    else:
+        current = connection.get(SCHEDULER_LEADER_KEY)
+        leader = current is not None and current.decode() == name
+        if leader:
+            connection.expire(SCHEDULER_LEADER_KEY, lease_seconds)
+    if leader:
+        Scheduler(connection=connection).enqueue_jobs()
+        connection.set(SCHEDULER_HEARTBEAT_KEY, time.time())
+    return leader
+
+
+def scheduler_heartbeat_age(connection) -> float | None:
+    value = connection.get(SCHEDULER_HEARTBEAT_KEY)
+    return None if value is None else max(0.0, time.time() - float(value))
