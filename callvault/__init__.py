@@ -9,7 +9,9 @@ from . import logs, queues
 from .calls.formats import clock
 from .calls.render import markdown_to_safe_html, speaker_colour
 from .config import load_config
+from .crypto import SecretUnreadable
 from .extensions import csrf, db, htmx, migrate
+from .search.schema import connect_fulltext_tables
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -35,6 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .cli import register_cli
     register_cli(app)
+    if app.config.get("FATHOM_SANDBOX"):
+        from .fathom.demo_sandbox import start_sandbox
+        start_sandbox(app)
     return app
 
 
@@ -49,14 +54,21 @@ def _configure_sqlite(app: Flask) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            connect_fulltext_tables(cursor)
             cursor.close()
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import api, auth, calls, health, settings
+    from .blueprints import api, auth, calls, dashboard, exports, fathom, health, settings, webhook_pages, webhooks
 
-    for module in (auth, calls, settings, api, health):
+    for module in (auth, calls, settings, api, health, webhooks, webhook_pages, dashboard, exports, fathom):
         app.register_blueprint(module.bp)
+    from .blueprints import calendars
+    app.register_blueprint(calendars.bp)
+    from .blueprints import bot_webhooks
+    app.register_blueprint(bot_webhooks.bp)
+    from .bots.reconcile import listen_to_calendars
+    listen_to_calendars()
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -90,6 +102,11 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(exc):
         return page(413, "Too large", "The request body is larger than this server accepts.")
+
+    @app.errorhandler(SecretUnreadable)
+    def secret_unreadable(exc):
+        app.logger.error("stored secret unreadable: %s", exc)
+        return page(500, "A stored secret cannot be read", str(exc))
 
     @app.errorhandler(500)
     def server_error(exc):

@@ -5,6 +5,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 
 from . import accounts, crypto
 from .extensions import db
@@ -30,7 +31,7 @@ def read_secret_from_stdin(what: str) -> str:
     return value
 
 
-users = click.Group("users", help="Manage accounts.")
+users = AppGroup("users", help="Manage accounts.")
 
 
 @users.command("create")
@@ -73,7 +74,7 @@ def users_host_email(email, add, remove):
     click.echo(", ".join(h.email for h in user.host_emails) or "(no host emails)")
 
 
-keys = click.Group("keys", help="Encryption keys for stored secrets.")
+keys = AppGroup("keys", help="Encryption keys for stored secrets.")
 
 
 @keys.command("rotate")
@@ -88,6 +89,7 @@ def keys_rotate():
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def demo_command(if_empty):
     """Load the sandbox: a demo admin account with realistic meetings, offline."""
@@ -100,3 +102,17 @@ def demo_command(if_empty):
 def register_cli(app: Flask) -> None:
     for command in (users, keys, demo_command):
         app.cli.add_command(command)
+    from .exports.cli import exports
+    from .transcripts.cli import transcripts
+    app.cli.add_command(exports)
+    app.cli.add_command(transcripts)
+    from .webhooks.cli import webhooks
+    app.cli.add_command(webhooks)
+    from .fathom.cli import fathom
+    app.cli.add_command(fathom)
+    from .search.cli import search
+    app.cli.add_command(search)
+    from .calendars.cli import register_commands as register_calendar_commands
+    register_calendar_commands(app)
+    from .bots.cli import bots
+    app.cli.add_command(bots)

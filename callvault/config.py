@@ -61,6 +61,10 @@ def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
         encryption_keys = encryption_keys or _dev_secret(
             instance_path, "credentials_encryption_key", lambda: Fernet.generate_key().decode())
 
+    transcript_secret = environ.get("TRANSCRIPT_TOKEN_SECRET") or environ.get("WEBHOOK_SECRET")
+    if not transcript_secret and not production:
+        transcript_secret = _dev_secret(instance_path, "transcript_token_secret", lambda: secrets.token_hex(32))
+
     keys = [k.strip() for k in encryption_keys.split(",") if k.strip()]
     for key in keys:
         try:
@@ -82,7 +86,7 @@ def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
         "INPROCESS_QUEUE": redis_url is None,
         "INPROCESS_WORKER": True,
         "PUBLIC_BASE_URL": (environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        "TRANSCRIPT_TOKEN_SECRET": environ.get("TRANSCRIPT_TOKEN_SECRET") or environ.get("WEBHOOK_SECRET"),
+        "TRANSCRIPT_TOKEN_SECRET": transcript_secret,
         "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -100,7 +104,69 @@ def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
         "FATHOM_OAUTH_TOKEN_URL": environ.get("FATHOM_OAUTH_TOKEN_URL",
                                               "https://fathom.video/external/v1/oauth2/token"),
         "FATHOM_OAUTH_WEBHOOK_SECRET": environ.get("FATHOM_OAUTH_WEBHOOK_SECRET"),
+        # Fathom's published limits, per account: 60 calls and 30 heavy calls per 60 s window.
+        "FATHOM_RATE_WINDOW_SECONDS": float(environ.get("FATHOM_RATE_WINDOW_SECONDS", 60)),
+        "FATHOM_RATE_LIMIT": int(environ.get("FATHOM_RATE_LIMIT", 60)),
+        "FATHOM_HEAVY_RATE_LIMIT": int(environ.get("FATHOM_HEAVY_RATE_LIMIT", 30)),
+        "FATHOM_HTTP_TIMEOUT_SECONDS": float(environ.get("FATHOM_HTTP_TIMEOUT_SECONDS", 30)),
+        "FATHOM_MAX_ATTEMPTS": int(environ.get("FATHOM_MAX_ATTEMPTS", 6)),
+        "FATHOM_RETRY_BASE_SECONDS": float(environ.get("FATHOM_RETRY_BASE_SECONDS", 1.0)),
+        # Development only: serve Fathom from an in-process sandbox seeded for the demo account.
+        "FATHOM_SANDBOX": not production and environ.get("FATHOM_SANDBOX", "") in ("1", "true", "yes"),
         "EXPORT_DATABASE_URL": environ.get("EXPORT_DATABASE_URL"),
         "EXPORT_WEBHOOK_URL": environ.get("EXPORT_WEBHOOK_URL"),
         "EXPORT_WEBHOOK_SECRET": environ.get("EXPORT_WEBHOOK_SECRET"),
+        # Immediate tries per export run, then the periodic retry backs off from EXPORT_RETRY_BASE_SECONDS.
+        "EXPORT_WEBHOOK_ATTEMPTS": int(environ.get("EXPORT_WEBHOOK_ATTEMPTS", 3)),
+        "EXPORT_WEBHOOK_BACKOFF_SECONDS": float(environ.get("EXPORT_WEBHOOK_BACKOFF_SECONDS", 2)),
+        "EXPORT_WEBHOOK_TIMEOUT_SECONDS": float(environ.get("EXPORT_WEBHOOK_TIMEOUT_SECONDS", 15)),
+        "EXPORT_RETRY_BASE_SECONDS": int(environ.get("EXPORT_RETRY_BASE_SECONDS", 60)),
+        "EXPORT_BUNDLE_TTL_DAYS": int(environ.get("EXPORT_BUNDLE_TTL_DAYS", 7)),
+        "TRANSCRIPT_LINK_DAYS": int(environ.get("TRANSCRIPT_LINK_DAYS", 30)),
+        "DASHBOARD_REFRESH_SECONDS": int(environ.get("DASHBOARD_REFRESH_SECONDS", 30)),
+        "SCHEDULER_STALE_SECONDS": int(environ.get("SCHEDULER_STALE_SECONDS", 120)),
+        # An OpenAI-compatible API for embeddings and titles; the base URL includes the version (…/v1).
+        # Unset: offline titles from key phrases, no semantic search. The key is never logged.
+        "AI_API_BASE_URL": (environ.get("AI_API_BASE_URL") or "").rstrip("/") or None,
+        "AI_API_KEY": environ.get("AI_API_KEY") or None,
+        "AI_EMBEDDING_MODEL": environ.get("AI_EMBEDDING_MODEL") or None,
+        "AI_CHAT_MODEL": environ.get("AI_CHAT_MODEL") or None,
+        "AI_HTTP_TIMEOUT_SECONDS": float(environ.get("AI_HTTP_TIMEOUT_SECONDS", 30)),
+        "AI_MAX_ATTEMPTS": int(environ.get("AI_MAX_ATTEMPTS", 5)),
+        "AI_RETRY_BASE_SECONDS": float(environ.get("AI_RETRY_BASE_SECONDS", 1.0)),
+        "AI_RETRY_MAX_WAIT_SECONDS": float(environ.get("AI_RETRY_MAX_WAIT_SECONDS", 60)),
+        "AI_SEMANTIC_MIN_SIMILARITY": float(environ.get("AI_SEMANTIC_MIN_SIMILARITY", 0.3)),
+        "GOOGLE_CLIENT_ID": environ.get("GOOGLE_CLIENT_ID"),
+        "GOOGLE_CLIENT_SECRET": environ.get("GOOGLE_CLIENT_SECRET"),
+        "GOOGLE_REDIRECT_URI": environ.get("GOOGLE_REDIRECT_URI"),  # default: PUBLIC_BASE_URL + the callback path
+        "GOOGLE_SERVICE_ACCOUNT_JSON": environ.get("GOOGLE_SERVICE_ACCOUNT_JSON"),  # JSON text or a file path
+        "GOOGLE_API_BASE_URL": environ.get("GOOGLE_API_BASE_URL", "https://www.googleapis.com/calendar/v3"),
+        # Unset: consent at accounts.google.com, tokens at oauth2.googleapis.com. Set: one sandbox serves both.
+        "GOOGLE_OAUTH_BASE_URL": environ.get("GOOGLE_OAUTH_BASE_URL"),
+        "MICROSOFT_CLIENT_ID": environ.get("MICROSOFT_CLIENT_ID"),
+        "MICROSOFT_CLIENT_SECRET": environ.get("MICROSOFT_CLIENT_SECRET"),
+        "MICROSOFT_REDIRECT_URI": environ.get("MICROSOFT_REDIRECT_URI"),
+        "MICROSOFT_TENANT_ID": environ.get("MICROSOFT_TENANT_ID") or "common",
+        "MICROSOFT_GRAPH_BASE_URL": environ.get("MICROSOFT_GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
+        "MICROSOFT_LOGIN_BASE_URL": environ.get("MICROSOFT_LOGIN_BASE_URL", "https://login.microsoftonline.com"),
+        "PILOT_USERS": [e.strip().lower() for e in environ.get("PILOT_USERS", "").split(",") if e.strip()],
+        "CALENDAR_HTTP_TIMEOUT_SECONDS": float(environ.get("CALENDAR_HTTP_TIMEOUT_SECONDS", 20)),
+        "CALENDAR_MAX_ATTEMPTS": int(environ.get("CALENDAR_MAX_ATTEMPTS", 5)),
+        "CALENDAR_RETRY_BASE_SECONDS": float(environ.get("CALENDAR_RETRY_BASE_SECONDS", 1.0)),
+        # The recording-bot service (Attendee's REST API). The key and secret are never logged.
+        "ATTENDEE_API_BASE_URL": (environ.get("ATTENDEE_API_BASE_URL") or "https://app.attendee.dev").rstrip("/"),
+        "ATTENDEE_API_KEY": environ.get("ATTENDEE_API_KEY") or None,
+        "ATTENDEE_WEBHOOK_SECRET": environ.get("ATTENDEE_WEBHOOK_SECRET") or None,
+        "ATTENDEE_HTTP_TIMEOUT_SECONDS": float(environ.get("ATTENDEE_HTTP_TIMEOUT_SECONDS", 15)),
+        "ATTENDEE_MAX_ATTEMPTS": int(environ.get("ATTENDEE_MAX_ATTEMPTS", 3)),
+        "ATTENDEE_RETRY_BASE_SECONDS": float(environ.get("ATTENDEE_RETRY_BASE_SECONDS", 1.0)),
+        "BOT_NAME": environ.get("BOT_NAME") or "CallVault Notetaker",
+        # Bots go to the service this long before join_at; one that shows no sign of joining this long
+        # after join_at is marked missed; a bot that should have moved is polled when this stale.
+        "BOT_LEAD_MINUTES": int(environ.get("BOT_LEAD_MINUTES", 60)),
+        "BOT_GRACE_MINUTES": int(environ.get("BOT_GRACE_MINUTES", 10)),
+        "BOT_POLL_AFTER_SECONDS": int(environ.get("BOT_POLL_AFTER_SECONDS", 120)),
+        # A bot still joining, in its meeting or processing this long after the meeting's end is
+        # polled one last time and, if still not finished, given up as fatal_error (a dashboard failure).
+        "BOT_STUCK_AFTER_HOURS": float(environ.get("BOT_STUCK_AFTER_HOURS", 3)),
     }

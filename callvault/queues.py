@@ -6,6 +6,8 @@ but Python. Either way callers only use `enqueue()`.
 """
 import threading
 import time
+import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -48,6 +50,33 @@ def init_app(app) -> None:
 
 def get_redis() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+@contextmanager
+def redis_lock(key: str, ttl_seconds: float, wait_seconds: float, poll_seconds: float = 0.05):
+    """A mutex across processes: SET NX with an expiry, released only by its holder.
+
+    Yields True once held, or False if another holder kept it past `wait_seconds`.
+    """
+    connection, token = get_redis(), uuid.uuid4().hex
+    deadline = time.monotonic() + wait_seconds
+    while not connection.set(key, token, nx=True, ex=ttl_seconds):
+        if time.monotonic() > deadline:
+            yield False
+            return
+        time.sleep(poll_seconds)
+    try:
+        yield True
+    finally:
+        with connection.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.get(key) == token.encode():
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.execute()
+            except redis.WatchError:
+                pass  # it expired and someone else holds it now
 
 
 def get_queue(name: str = "default") -> Queue:

@@ -6,6 +6,8 @@ both), otherwise SQLite in a temporary file and fakeredis.
 import os
 import re
 import threading
+import uuid
+from urllib.parse import urlsplit, urlunsplit
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,7 +16,7 @@ from werkzeug.serving import make_server
 
 # Tests never read the developer's environment or write secrets under instance/.
 for _name in ("DATABASE_URL", "REDIS_URL", "DYNO", "FATHOM_OAUTH_WEBHOOK_SECRET", "EXPORT_DATABASE_URL",
-              "EXPORT_WEBHOOK_URL"):
+              "EXPORT_WEBHOOK_URL", "AI_API_BASE_URL", "AI_API_KEY", "AI_EMBEDDING_MODEL", "AI_CHAT_MODEL"):
     os.environ.pop(_name, None)
 os.environ["CALLVAULT_ENV"] = "testing"
 os.environ["SECRET_KEY"] = "test-secret-key"
@@ -26,15 +28,60 @@ from callvault.calls.store import CallData, ParticipantData, SegmentData, upsert
 from callvault.config import normalize_database_url  # noqa: E402
 from callvault.extensions import db  # noqa: E402
 from callvault.queues import drain_queues  # noqa: E402
+from callvault.search.schema import ensure_search_schema  # noqa: E402
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 PASSWORD = "correct horse battery"
 
 
+def _throwaway_database(server_url: str) -> tuple[str, callable]:
+    """A fresh PostgreSQL database on TEST_DATABASE_URL's server, so concurrent runs never share tables."""
+    import sqlalchemy as sa
+
+    name = f"callvault_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(normalize_database_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return normalize_database_url(str(sa.make_url(server_url).set(database=name))), drop
+
+
+def _leased_redis_db(url: str) -> tuple[str, callable]:
+    """A Redis database index no other test run holds (lease keys live in db 0), so FLUSHDB is safe."""
+    import redis as redis_lib
+
+    base = redis_lib.Redis.from_url(urlunsplit(urlsplit(url)._replace(path="/0")))
+    for index in range(1, 16):
+        key = f"callvault-test-lease:{index}"
+        if base.set(key, os.getpid(), nx=True, ex=3600):
+            def release(key=key):
+                base.delete(key)
+            return urlunsplit(urlsplit(url)._replace(path=f"/{index}")), release
+    raise RuntimeError("all Redis test databases 1-15 are leased by other runs")
+
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+_cleanups = []
+if TEST_DATABASE_URL:
+    TEST_DATABASE_URL, _drop = _throwaway_database(TEST_DATABASE_URL)
+    _cleanups.append(_drop)
+if TEST_REDIS_URL:
+    TEST_REDIS_URL, _release = _leased_redis_db(TEST_REDIS_URL)
+    _cleanups.append(_release)
+
+
+def pytest_unconfigure(config):
+    for cleanup in _cleanups:
+        cleanup()
+
+
 def pytest_report_header(config):
-    return (f"callvault backends: database={'postgresql' if TEST_DATABASE_URL else 'sqlite'}, "
-            f"redis={'real' if TEST_REDIS_URL else 'fakeredis'}")
+    return (f"callvault backends: database={TEST_DATABASE_URL or 'sqlite (temporary file)'}, "
+            f"redis={TEST_REDIS_URL or 'fakeredis'}")
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +92,8 @@ def database_url(tmp_path_factory):
     with app.app_context():
         db.drop_all()
         db.create_all()
+        with db.engine.begin() as connection:
+            ensure_search_schema(connection)
         db.engine.dispose()
     return url
 
@@ -86,6 +135,20 @@ def app(database_url):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_factory(database_url):
+    """Extra apps on the test database (other processes, other settings); disposed afterwards."""
+    created = []
+
+    def make(**overrides):
+        created.append(make_test_app(database_url, **overrides))
+        return created[-1]
+    yield make
+    for extra in created:
+        with extra.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

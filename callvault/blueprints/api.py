@@ -8,6 +8,7 @@ from .. import accounts
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..extensions import csrf
+from ..webhooks import deliveries
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -101,3 +102,16 @@ def transcript(call_id, fmt):
     segments = call.segments.all()
     body = formats.render(call, segments, fmt, call_to_json(call, segments) if fmt == "json" else None)
     return Response(body, mimetype=formats.FORMATS[fmt])
+
+
+@bp.get("/webhook-deliveries")
+@admin_token_required
+def list_webhook_deliveries():
+    args = request.args
+    try:
+        filters = deliveries.parse_filters(args.get("status"), args.get("endpoint"), args.get("since"),
+                                           args.get("until"))
+        rows, next_cursor = deliveries.list_deliveries(filters, args.get("cursor"), limit=_limit())
+    except queries.QueryError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return jsonify({"items": [deliveries.delivery_to_json(d) for d in rows], "next_cursor": next_cursor})

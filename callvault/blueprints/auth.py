@@ -51,6 +51,14 @@ def admin_required(view):
     return wrapped
 
 
+def own_or_404(model, row_id: int):
+    """The signed-in user's row of `model` (it has a user_id), or 404 for anyone else's or none."""
+    row = db.session.get(model, row_id)
+    if row is None or row.user_id != g.user.id:
+        abort(404)
+    return row
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site paths: never an open redirect."""
     if not target:

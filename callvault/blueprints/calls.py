@@ -1,9 +1,11 @@
 """The call library and the call page."""
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..extensions import htmx
+from ..search import results as search_results
+from ..transcripts.view import transcript_lines
 from .auth import login_required
 
 bp = Blueprint("calls", __name__)
@@ -19,14 +21,18 @@ def index():
 @login_required
 def library():
     args = request.args
-    error = None
+    error = search = None
     try:
         filters = queries.parse_filters(args.get("q"), args.get("source"), args.get("since"), args.get("until"))
-        calls, next_cursor = queries.list_calls(g.user, filters, args.get("cursor"), limit=PAGE_SIZE)
+        if filters.q:  # ranked hits with their matching lines
+            search = search_results.search_for(g.user, filters, current_app.config, args.get("cursor"), PAGE_SIZE)
+            calls, next_cursor = [], search.next_cursor
+        else:
+            calls, next_cursor = queries.list_calls(g.user, filters, args.get("cursor"), limit=PAGE_SIZE)
     except queries.QueryError as exc:
         error, calls, next_cursor = str(exc), [], None
     kept = {k: v for k, v in args.items() if k != "cursor" and v}
-    context = {"calls": calls, "error": error, "args": args,
+    context = {"calls": calls, "search": search, "error": error, "args": args,
                "newest_url": url_for("calls.library", **kept) if args.get("cursor") else None,
                "older_url": url_for("calls.library", **kept, cursor=next_cursor) if next_cursor else None}
     if htmx and htmx.target == "calls-table":
@@ -38,7 +44,7 @@ def library():
 @login_required
 def detail(call_id):
     call = queries.get_call_for(g.user, call_id) or abort(404)
-    return render_template("calls/detail.html", call=call, segments=call.segments.all())
+    return render_template("calls/detail.html", call=call, lines=transcript_lines(call.id))
 
 
 @bp.get("/calls/<int:call_id>/transcript.<fmt>")

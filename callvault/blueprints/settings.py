@@ -1,7 +1,9 @@
-"""A user's own settings: host emails and personal API tokens."""
+"""A user's own settings: host emails, personal API tokens and their personal Fathom webhook."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from .. import accounts
+from ..bots import reconcile
+from ..fathom import webhooks as fathom_webhooks
 from .auth import login_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -51,3 +53,41 @@ def revoke_token(token_id):
     except accounts.AccountError as exc:
         flash(str(exc).capitalize() + ".", "error")
     return redirect(url_for("settings.index"))
+
+
+@bp.post("/fathom-webhook")
+@login_required
+def register_fathom_webhook():
+    try:
+        fathom_webhooks.register_personal_webhook(g.user)
+        flash("Personal Fathom webhook registered: your new recordings will arrive by themselves.", "info")
+    except fathom_webhooks.WebhookSetupError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    return redirect(url_for("settings.index") + "#fathom-webhook")
+
+
+@bp.post("/fathom-webhook/delete")
+@login_required
+def delete_fathom_webhook():
+    try:
+        fathom_webhooks.delete_personal_webhook(g.user)
+        flash("Personal Fathom webhook deleted.", "info")
+    except fathom_webhooks.WebhookSetupError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    return redirect(url_for("settings.index") + "#fathom-webhook")
+
+
+@bp.app_template_global("bot_auto_record")
+def bot_auto_record(user) -> str:
+    return reconcile.auto_record(user)
+
+
+@bp.post("/auto-record")
+@login_required
+def set_auto_record():
+    try:
+        reconcile.set_auto_record(g.user, request.form.get("auto_record", ""))
+        flash("Recording bots: saved. Your upcoming meetings are updated in a moment.", "info")
+    except ValueError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    return redirect(url_for("settings.index") + "#auto-record")

@@ -47,9 +47,10 @@ def render(call: Call, segments: list[TranscriptSegment], fmt: str, call_json: d
     if fmt == "md":
         lines = [f"# {_one_line(call.title)}", "", f"*{call.started_at.strftime('%Y-%m-%d %H:%M UTC')}*", ""]
         if call.summary_markdown:
-            lines += ["## Summary", "", call.summary_markdown.strip(), ""]
+            lines += [call.summary_markdown.strip(), ""]
         lines += ["## Transcript", ""]
-        lines += [f"**{s.speaker or 'Unknown'}** `{clock(s.start_ms, None)}` {_one_line(s.text)}  " for s in segments]
+        lines += [f"**{s.speaker or 'Unknown'}** `{clock(s.start_ms, None, hours_always=False)}` {_one_line(s.text)}  "
+                  for s in segments]
         return "\n".join(lines) + "\n"
     if fmt == "vtt":
         blocks = ["WEBVTT"]

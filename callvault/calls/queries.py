@@ -2,13 +2,14 @@
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, or_, select
 
 from ..extensions import db
 from ..models import SOURCES, Call, User
+from ..search import fulltext
 
 
 class QueryError(ValueError):
@@ -67,11 +68,13 @@ def _apply_filters(query, filters: CallFilters):
     if filters.until:
         query = query.where(Call.started_at < filters.until)
     if filters.q:
-        like = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(Call.title.ilike(like, escape="\\"),
-                                Call.summary_markdown.ilike(like, escape="\\"),
-                                Call.recorded_by_name.ilike(like, escape="\\")))
+        query = query.where(fulltext.call_filter(fulltext.parse(filters.q), db.session.get_bind().dialect.name))
     return query
+
+
+def filtered_calls(user: User, filters: CallFilters):
+    """SELECT of the calls `user` may see that pass `filters` (unordered)."""
+    return _apply_filters(visible_calls(user), filters)
 
 
 def encode_cursor(call: Call) -> str:
@@ -91,11 +94,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def list_calls(user: User, filters: CallFilters, cursor: str | None = None,
                limit: int = 25) -> tuple[list[Call], str | None]:
     """Newest first. Returns (calls, next_cursor); next_cursor is None on the last page."""
-    query = _apply_filters(visible_calls(user), filters)
+    query = filtered_calls(user, replace(filters, q=""))
     if cursor:
         started, call_id = decode_cursor(cursor)
         query = query.where(or_(Call.started_at < started, and_(Call.started_at == started, Call.id < call_id)))
-    query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
-    calls = list(db.session.scalars(query))
+    query = query.order_by(Call.started_at.desc(), Call.id.desc())
+    if filters.q:  # not one SQL filter: that is slow for a common word (see fulltext.newest_matching)
+        ids = fulltext.newest_matching(db.session, query, fulltext.parse(filters.q), limit + 1,
+                                       fulltext.MAX_COLLECTED_LINES)
+        found = {call.id: call for call in db.session.scalars(select(Call).where(Call.id.in_(ids)))}
+        calls = [found[call_id] for call_id in ids]
+    else:
+        calls = list(db.session.scalars(query.limit(limit + 1)))
     next_cursor = encode_cursor(calls[limit - 1]) if len(calls) > limit else None
     return calls[:limit], next_cursor

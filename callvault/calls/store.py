@@ -12,8 +12,10 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ..exports.outbox import record_export_intent
 from ..extensions import db
 from ..models import ActionItem, Call, Participant, TranscriptSegment, User
+from ..search.enrichment import record_enrichment_intent
 
 
 @dataclass
@@ -91,6 +93,8 @@ def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResul
     db.session.flush()
     _replace_children(call.id, data)
     db.session.expire(call, ["participants", "action_items"])
+    record_export_intent(call)  # outbox: the exports become due in this same transaction
+    record_enrichment_intent(call)  # likewise search enrichment; both are queued after the commit
     if commit:
         db.session.commit()
     return UpsertResult(call, created=created, changed=True)

@@ -1,7 +1,11 @@
 """All models, importable from one place (Alembic sees them through this module)."""
+from .bots import AUTO_RECORD_CHOICES, BOT_STATES, Bot, BotPreference, BotTransition
+from .calendars import Calendar, CalendarCredential, CalendarEvent, WatchChannel
 from .calls import SOURCES, ActionItem, Call, Participant, TranscriptSegment
+from .exports import CallExport, ExportBundle, ExportBundleChunk, OutgoingWebhook
 from .fathom import FathomConnection
 from .jobs import SyncJob, SyncJobItem
+from .search import CallEnrichment, TranscriptChunk
 from .types import UTCDateTime, utcnow
 from .users import ROLES, ApiToken, HostEmail, User
 from .webhooks import DELIVERY_STATES, ProcessedWebhook, WebhookDelivery
@@ -9,5 +13,7 @@ from .webhooks import DELIVERY_STATES, ProcessedWebhook, WebhookDelivery
 __all__ = [
     "SOURCES", "ActionItem", "Call", "Participant", "TranscriptSegment", "FathomConnection", "SyncJob",
     "SyncJobItem", "UTCDateTime", "utcnow", "ROLES", "ApiToken", "HostEmail", "User", "DELIVERY_STATES",
-    "ProcessedWebhook", "WebhookDelivery",
+    "ProcessedWebhook", "WebhookDelivery", "CallExport", "ExportBundle", "ExportBundleChunk", "OutgoingWebhook",
+    "Calendar", "CalendarCredential", "CalendarEvent", "WatchChannel", "CallEnrichment", "TranscriptChunk",
+    "AUTO_RECORD_CHOICES", "BOT_STATES", "Bot", "BotPreference", "BotTransition",
 ]

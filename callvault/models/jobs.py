@@ -19,6 +19,8 @@ class SyncJob(db.Model):
     current_item = db.Column(db.String(500))
     error = db.Column(db.Text)
     cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
+    # False while the job is still listing the source, so `total` may yet grow.
+    listing_done = db.Column(db.Boolean, nullable=False, default=True)
     rq_job_id = db.Column(db.String(64))
     created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
     started_at = db.Column(UTCDateTime)

@@ -7,7 +7,8 @@ DELIVERY_STATES = ("pending", "success", "failed", "duplicate", "rejected")
 
 class WebhookDelivery(db.Model):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (db.Index("ix_webhook_deliveries_received", "received_at", "id"),)
+    __table_args__ = (db.Index("ix_webhook_deliveries_received", "received_at", "id"),
+                      db.Index("ix_webhook_deliveries_source_status", "source", "status"))  # dashboard counts
 
     id = db.Column(db.Integer, primary_key=True)
     received_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
