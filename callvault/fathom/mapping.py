@@ -20,6 +20,8 @@ def recording_id_of(payload) -> str:
         raise NotAMeeting("the meeting has no recording_id")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if not isinstance(value, (int, str)):  # an object, a list, NaN…
+        raise NotAMeeting("recording_id is not a usable id")
     text = str(value).strip()
     if not text or len(text) > 128:
         raise NotAMeeting("recording_id is not a usable id")

@@ -1,0 +1,420 @@
+"""Manual sync: list a user's Fathom meetings with their sync status, and sync them in a job.
+
+Call budget (see docs/fathom-api.md):
+
+- API key: one heavy page of GET /meetings with the include flags carries everything for
+  10 meetings, so a job pages through /meetings and never calls per meeting.
+- OAuth: /meetings may not include content, so per meeting one transcript and one summary
+  call, with metadata from one listing per job. Meetings the user has just seen on the fetch
+  page are remembered (in Redis, for an hour) and need no listing at all; for an API key the
+  remembered dates narrow the pages a job has to read.
+
+Progress lives in the SyncJob row; cancelling sets `cancel_requested`, which the job reads
+between meetings.
+"""
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..calls.store import CallData, upsert_call
+from ..extensions import db
+from ..logs import log_event
+from ..models import Call, SyncJob, SyncJobItem, User, utcnow
+from ..queues import enqueue, get_redis
+from .client import FathomAuthError, FathomClient, FathomError
+from .credentials import NeedsAttention, client_for, get_connection
+from .mapping import NotAMeeting, meeting_to_call_data, parse_time, recording_id_of
+
+LISTING_TTL_SECONDS = 3600
+JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
+CONTENT_FIELDS = ("transcript", "default_summary", "action_items", "crm_matches")
+SYNCED, NOT_SYNCED, CHANGED = "synced", "not_synced", "changed"
+ACTIVE_STATES = ("queued", "running")
+
+
+class SyncError(Exception):
+    """A sync request that cannot be honoured; the message is safe to show."""
+
+
+def _require_connection(user: User):
+    connection = get_connection(user)
+    if connection is None or not (connection.has_oauth or connection.has_api_key):
+        raise SyncError("Fathom is not connected: add an API key or connect with OAuth in Settings")
+    return connection
+
+
+def parse_day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise SyncError(f"{name} must be a date like 2025-03-31") from None
+
+
+def day_range(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """Whole UTC days, `until` included, as Fathom's created_after / created_before."""
+    if since and until and since > until:
+        raise SyncError("the start date is after the end date")
+    after = datetime.combine(since, time.min, timezone.utc) - timedelta(seconds=1) if since else None
+    before = datetime.combine(until + timedelta(days=1), time.min, timezone.utc) if until else None
+    return after, before
+
+
+# --- remembered listings -------------------------------------------------------------------------
+
+def _listing_key(user_id: int, recording_id: str) -> str:
+    return f"callvault:fathom:listed:{user_id}:{recording_id}"
+
+
+def remember_listing(user_id: int, meetings: list[dict]) -> None:
+    """Keep the metadata of listed meetings (not their content) for the jobs that follow."""
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            for meeting in meetings:
+                try:
+                    key = _listing_key(user_id, recording_id_of(meeting))
+                except NotAMeeting:
+                    continue
+                light = {k: v for k, v in meeting.items() if k not in CONTENT_FIELDS}
+                pipe.set(key, json.dumps(light), ex=LISTING_TTL_SECONDS)
+            pipe.execute()
+    except redis.RedisError:
+        log_event("fathom_listing_cache_unavailable")  # only costs extra listing calls
+
+
+def remembered_listing(user_id: int, recording_ids: list[str]) -> dict[str, dict]:
+    if not recording_ids:
+        return {}
+    try:
+        values = get_redis().mget([_listing_key(user_id, rid) for rid in recording_ids])
+    except redis.RedisError:
+        return {}
+    return {rid: json.loads(v) for rid, v in zip(recording_ids, values) if v is not None}
+
+
+# --- the fetch page ------------------------------------------------------------------------------
+
+@dataclass
+class ListedMeeting:
+    recording_id: str
+    title: str
+    started_at: datetime
+    duration_seconds: int | None
+    recorded_by: str
+    invitees: int
+    status: str
+    call_id: int | None
+
+
+def _signature(title, started_at, ended_at, recorded_by_email, people) -> tuple:
+    """What a listing shows of a meeting; a stored call whose signature differs has changed."""
+    return (title, started_at, ended_at, (recorded_by_email or "").lower(),
+            tuple(sorted((p.name or "", (p.email or "").lower()) for p in people)))
+
+
+def sync_statuses(meetings: list[dict]) -> dict[str, tuple[str, int | None]]:
+    """recording id → (synced | not_synced | changed, call id), decided by our database."""
+    datas = {}
+    for meeting in meetings:
+        try:
+            data = meeting_to_call_data(meeting)
+        except NotAMeeting:
+            continue
+        datas[data.external_id] = data
+    calls = db.session.scalars(select(Call).options(selectinload(Call.participants)).where(
+        Call.source == "fathom", Call.external_id.in_(list(datas)))).all() if datas else []
+    stored = {c.external_id: c for c in calls}
+    statuses = {}
+    for rid, data in datas.items():
+        call = stored.get(rid)
+        if call is None:
+            statuses[rid] = (NOT_SYNCED, None)
+            continue
+        listed = _signature(data.title, data.started_at, data.ended_at, data.recorded_by_email, data.participants)
+        synced = _signature(call.title, call.started_at, call.ended_at, call.recorded_by_email, call.participants)
+        statuses[rid] = (SYNCED if listed == synced else CHANGED, call.id)
+    return statuses
+
+
+def fetch_meetings(user: User, since: date | None = None, until: date | None = None, cursor: str | None = None,
+                   mine_only: bool = False) -> tuple[list[ListedMeeting], str | None]:
+    """One page of the user's Fathom meetings (10, newest first) and the cursor of the next."""
+    connection = _require_connection(user)
+    after, before = day_range(since, until)
+    recorded_by = [h.email for h in user.host_emails] if mine_only else []
+    with client_for(connection) as client:
+        page = client.meetings_page(cursor=cursor, created_after=after, created_before=before,
+                                    recorded_by=recorded_by)
+    remember_listing(user.id, page["items"])
+    statuses = sync_statuses(page["items"])
+    listed = []
+    for meeting in page["items"]:
+        try:
+            data = meeting_to_call_data(meeting)
+        except NotAMeeting:
+            continue
+        status, call_id = statuses[data.external_id]
+        duration = int((data.ended_at - data.started_at).total_seconds()) if data.ended_at else None
+        listed.append(ListedMeeting(
+            recording_id=data.external_id, title=data.title, started_at=data.started_at,
+            duration_seconds=duration, recorded_by=data.recorded_by_name or data.recorded_by_email or "—",
+            invitees=len(data.participants), status=status, call_id=call_id))
+    return listed, page["next_cursor"]
+
+
+def preview(user: User, recording_id: str) -> CallData:
+    """A meeting with its transcript and summary, fetched now and not stored."""
+    connection = _require_connection(user)
+    meeting = remembered_listing(user.id, [recording_id]).get(recording_id) or {"recording_id": recording_id}
+    with client_for(connection) as client:
+        transcript, summary = client.transcript(recording_id), client.summary(recording_id)
+    return meeting_to_call_data(meeting, transcript=transcript, summary=summary)
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+def start_sync(user: User, recording_ids: list[str] | None = None, since: date | None = None,
+               until: date | None = None, mine_only: bool = False, retry_of: int | None = None,
+               enqueue_job: bool = True) -> SyncJob:
+    """Create a sync job (selected meetings, or every meeting in the date range) and queue it.
+
+    With `enqueue_job=False` the caller runs it (`run_sync`) in its own process, as the CLI does.
+    """
+    _require_connection(user)
+    day_range(since, until)  # validates the order
+    params = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+              "mine_only": mine_only}
+    if retry_of:
+        params["retry_of"] = retry_of
+    job = SyncJob(user_id=user.id, source="fathom", status="queued", params=params)
+    if recording_ids is not None:
+        ids = list(dict.fromkeys(str(r).strip() for r in recording_ids if str(r).strip()))
+        if not ids:
+            raise SyncError("select at least one meeting")
+        params["recording_ids"] = ids
+        listed = remembered_listing(user.id, ids)
+        job.items = [SyncJobItem(external_id=rid, title=(listed.get(rid, {}).get("title") or None))
+                     for rid in ids]
+        job.total = len(ids)
+    else:
+        job.listing_done = False
+    db.session.add(job)
+    db.session.commit()
+    if not enqueue_job:
+        return job
+    from ..jobs.fathom import run_fathom_sync
+    try:
+        rq_job = enqueue("sync", run_fathom_sync, job.id, job_timeout=JOB_TIMEOUT_SECONDS)
+    except redis.RedisError:
+        job.status, job.error, job.finished_at = "failed", "the job queue (Redis) could not be reached", utcnow()
+        db.session.commit()
+        raise SyncError("the sync could not be queued because Redis is unreachable; try again") from None
+    job.rq_job_id = rq_job.id
+    db.session.commit()
+    log_event("fathom_sync_queued", sync_job_id=job.id, user_id=user.id, total=job.total)
+    return job
+
+
+def jobs_for(user: User, limit: int = 10) -> list[SyncJob]:
+    query = select(SyncJob).where(SyncJob.source == "fathom").order_by(SyncJob.id.desc()).limit(limit)
+    if not user.is_admin:
+        query = query.where(SyncJob.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
+def job_for(user: User, job_id: int) -> SyncJob | None:
+    """The job if the user may see it: their own, or any for an admin."""
+    job = db.session.get(SyncJob, job_id)
+    if job is None or job.source != "fathom" or not (user.is_admin or job.user_id == user.id):
+        return None
+    return job
+
+
+def cancel(job: SyncJob) -> None:
+    if job.status == "queued":
+        job.status, job.finished_at = "cancelled", utcnow()
+    elif job.status == "running":
+        job.cancel_requested = True
+    db.session.commit()
+
+
+def retry_failed(user: User, job: SyncJob) -> SyncJob:
+    """A new job for the meetings this one did not sync (all of its range if listing stopped early)."""
+    if job.status in ACTIVE_STATES:
+        raise SyncError("the job is still running")
+    owner = db.session.get(User, job.user_id)
+    params = job.params or {}
+    since, until = parse_day(params.get("since"), "since"), parse_day(params.get("until"), "until")
+    if not job.listing_done:
+        return start_sync(owner, since=since, until=until, mine_only=params.get("mine_only", False), retry_of=job.id)
+    ids = [item.external_id for item in job.items if item.status != "done"]
+    if not ids:
+        raise SyncError("every meeting of this job was synced; nothing to retry")
+    return start_sync(owner, ids, since=since, until=until, retry_of=job.id)
+
+
+def eta_seconds(job: SyncJob) -> float | None:
+    processed = job.done + job.failed
+    if job.status != "running" or not job.started_at or not processed or job.total <= processed:
+        return None
+    elapsed = (utcnow() - job.started_at).total_seconds()
+    return (job.total - processed) * elapsed / processed
+
+
+def run_sync(job_id: int, on_progress=None) -> SyncJob | None:
+    """Run a queued job to its end. `on_progress(job)` is called after every meeting."""
+    job = db.session.get(SyncJob, job_id)
+    if job is None or job.status != "queued":
+        return job  # cancelled before it started, or already run
+    job.status, job.started_at = "running", utcnow()
+    db.session.commit()
+    log_event("fathom_sync_started", sync_job_id=job.id)
+    try:
+        user = db.session.get(User, job.user_id)
+        with client_for(_require_connection(user)) as client:
+            runner = _JobRunner(job, user, client, on_progress)
+            runner.run()
+        job.status = "cancelled" if runner.cancelled else "done"
+        calls = client.calls
+    except (FathomError, SyncError) as exc:
+        db.session.rollback()
+        job.status, job.error = "failed", str(exc)
+        if isinstance(exc, NeedsAttention):
+            job.error = f"Fathom credentials need attention: {exc}"
+        calls = None
+    except Exception:
+        db.session.rollback()
+        job.status, job.error, job.finished_at = "failed", "an unexpected error stopped the job (see the logs)", utcnow()
+        db.session.commit()
+        raise
+    job.current_item, job.finished_at = None, utcnow()
+    db.session.commit()
+    log_event("fathom_sync_finished", sync_job_id=job.id, status=job.status, done=job.done, failed=job.failed,
+              fathom_calls=calls)
+    return job
+
+
+class _JobRunner:
+    def __init__(self, job: SyncJob, user: User, client: FathomClient, on_progress):
+        self.job, self.user, self.client, self.on_progress = job, user, client, on_progress
+        self.per_recording = client.auth.kind == "oauth"
+        self.items = {item.external_id: item for item in job.items}
+        self.cancelled = False
+        params = job.params or {}
+        self.since, self.until = day_range(parse_day(params.get("since"), "since"),
+                                           parse_day(params.get("until"), "until"))
+        self.recorded_by = [h.email for h in user.host_emails] if params.get("mine_only") else []
+        self.selected = params.get("recording_ids")
+
+    def run(self) -> None:
+        for meeting in self._meetings():
+            if self._cancel_requested():
+                self.cancelled = True
+                return
+            self._sync_one(meeting)
+        for item in self.items.values():
+            if item.status == "pending":
+                self._fail(item, "not found in Fathom: deleted, or no longer visible to this account")
+        db.session.commit()
+
+    # --- which meetings, with as few calls as possible ---------------------------------------------
+
+    def _pages(self, created_after, created_before):
+        pages = self.client.iter_meeting_pages(created_after=created_after, created_before=created_before,
+                                               recorded_by=self.recorded_by, include_content=not self.per_recording)
+        for page in pages:
+            remember_listing(self.user.id, page["items"])
+            yield page
+
+    def _meetings(self):
+        if self.selected is None:
+            yield from self._meetings_in_range()
+            return
+        pending = [rid for rid, item in self.items.items() if item.status == "pending"]
+        listed = remembered_listing(self.user.id, pending)
+        if self.per_recording:
+            for rid in pending:
+                if rid in listed:
+                    yield listed[rid]
+            pending = [rid for rid in pending if rid not in listed]
+        if not pending:
+            return
+        after, before = self.since, self.until
+        created = [parse_time(listed[rid].get("created_at")) for rid in pending if rid in listed]
+        if created and len(created) == len(pending) and all(created):
+            after, before = min(created) - timedelta(seconds=1), max(created) + timedelta(seconds=1)
+        wanted = set(pending)
+        for page in self._pages(after, before):
+            for meeting in page["items"]:
+                rid = _rid(meeting)
+                if rid in wanted:
+                    wanted.discard(rid)
+                    yield meeting
+            if not wanted:
+                return
+
+    def _meetings_in_range(self):
+        for page in self._pages(self.since, self.until):
+            fresh = [m for m in page["items"] if _rid(m) and _rid(m) not in self.items]
+            for meeting in fresh:
+                item = SyncJobItem(external_id=_rid(meeting), title=_title(meeting))
+                self.job.items.append(item)
+                self.items[item.external_id] = item
+            self.job.total = len(self.items)
+            self.job.listing_done = not page["next_cursor"]
+            db.session.commit()
+            yield from fresh
+
+    # --- one meeting ------------------------------------------------------------------------------
+
+    def _cancel_requested(self) -> bool:
+        return bool(db.session.scalar(select(SyncJob.cancel_requested).where(SyncJob.id == self.job.id)))
+
+    def _sync_one(self, meeting: dict) -> None:
+        item = self.items[_rid(meeting)]
+        self.job.current_item = (_title(meeting) or f"Recording {item.external_id}")[:500]
+        if self.per_recording:
+            db.session.commit()  # its two calls can take a while under the heavy limit: show it
+        try:
+            if self.per_recording:
+                transcript = self.client.transcript(item.external_id)
+                summary = self.client.summary(item.external_id)
+                data = meeting_to_call_data(meeting, transcript=transcript, summary=summary)
+            else:
+                data = meeting_to_call_data(meeting)
+            result = upsert_call(self.user, data, commit=False)
+            item.status, item.call_id, item.error = "done", result.call.id, None
+            item.title = data.title[:500]
+            item.finished_at = utcnow()
+            self.job.done += 1
+        except FathomAuthError:
+            raise  # no credential works: stop the job, every later meeting would fail the same way
+        except (FathomError, NotAMeeting) as exc:
+            db.session.rollback()
+            self.job.current_item = (_title(meeting) or f"Recording {item.external_id}")[:500]
+            self._fail(item, str(exc))
+        db.session.commit()
+        if self.on_progress:
+            self.on_progress(self.job)
+
+    def _fail(self, item: SyncJobItem, reason: str) -> None:
+        item.status, item.error, item.finished_at = "failed", reason[:2000], utcnow()
+        self.job.failed += 1
+        log_event("fathom_sync_item_failed", sync_job_id=self.job.id, recording_id=item.external_id)
+
+
+def _rid(meeting: dict) -> str | None:
+    try:
+        return recording_id_of(meeting)
+    except NotAMeeting:
+        return None
+
+
+def _title(meeting: dict) -> str | None:
+    title = meeting.get("title") or meeting.get("meeting_title")
+    return str(title)[:500] if title else None
