@@ -1,0 +1,75 @@
+"""Webhook receivers. Senders sign their requests instead of carrying a CSRF token."""
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.wsgi import get_input_stream
+
+from ..extensions import csrf
+from ..fathom import webhooks as fathom_webhooks
+from ..webhooks.intake import PREVIEW_CAP, Answer
+from .api import error_response
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)
+
+
+@bp.post("/fathom")
+def fathom_oauth_app():
+    body, preview, size = read_body()
+    if body is None:
+        return _respond(fathom_webhooks.reject_oversized(fathom_webhooks.OAUTH_APP_ENDPOINT, request.headers,
+                                                         preview, size))
+    return _respond(fathom_webhooks.receive_oauth_app(request.headers, body))
+
+
+@bp.post("/fathom/<path:key>")
+def fathom_personal(key):
+    body, preview, size = read_body()
+    if body is None:
+        return _respond(fathom_webhooks.reject_oversized(fathom_webhooks.PERSONAL_ENDPOINT, request.headers,
+                                                         preview, size))
+    return _respond(fathom_webhooks.receive_personal(key, request.headers, body))
+
+
+READ_CHUNK = 1024 * 1024
+
+
+def read_body() -> tuple[bytes | None, bytes, int | None]:
+    """(body, b"", None) within MAX_CONTENT_LENGTH; else (None, its first PREVIEW_CAP bytes, its size if declared).
+
+    Read here rather than with request.get_data(): a chunked body (no Content-Length) over the
+    limit would come back silently cut at the limit, and be judged as if it were the whole body.
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    declared = request.content_length
+    stream = get_input_stream(request.environ, max_content_length=None)
+    if declared is not None and declared > limit:
+        return None, stream.read(PREVIEW_CAP), declared
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = stream.read(min(READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    data = b"".join(chunks)
+    if total > limit:
+        return None, data[:PREVIEW_CAP], None
+    return data, b"", None
+
+
+def _body_within_limit() -> bytes | None:
+    """The body, or None when it is over the limit. Kept for /webhooks/attendee, which imports it;
+    read_body() also returns an oversized body's first bytes, chunked or not."""
+    length = request.content_length
+    if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
+        return None  # unread, so the caller can still read its preview
+    return read_body()[0]
+
+
+def _respond(answer: Answer):
+    if answer.status >= 400:
+        response, status = error_response(answer.status, answer.code, answer.message)
+    else:
+        response, status = jsonify({"status": answer.code, "message": answer.message}), answer.status
+    if answer.delivery_id is not None:
+        response.headers["X-Webhook-Delivery"] = str(answer.delivery_id)
+    return response, status

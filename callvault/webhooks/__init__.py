@@ -1,0 +1,1 @@
+"""Incoming webhooks, whatever their source: the shared intake, replay and the deliveries log."""
