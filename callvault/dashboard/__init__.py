@@ -1,0 +1,1 @@
+"""The health dashboard: figures for the page and its JSON APIs."""
