@@ -1,0 +1,176 @@
+"""Calendars: connecting Google and Microsoft by OAuth, the push receivers, sync-now and disconnect.
+
+The paths under /dashboard/ are registered here in full (no url_prefix): the dashboard blueprint
+owns that prefix for its own pages.
+"""
+import hmac
+import logging
+import secrets
+
+import redis
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, \
+    session, url_for
+
+from ..calendars import connections, oauth, push, sync
+from ..calendars.transport import CalendarError, NotConfigured
+from ..extensions import csrf, db
+from ..logs import log_event
+from ..models import Calendar
+from ..queues import enqueue
+from .api import error_response
+from .auth import login_required, own_or_404
+
+bp = Blueprint("calendars", __name__)
+START_PUSH_JOB = "callvault.jobs.calendars.start_push"
+
+
+def _state_key(provider: oauth.Provider) -> str:
+    return f"calendar_oauth_state_{provider.name}"
+
+
+# --- connecting ----------------------------------------------------------------------------------
+
+@bp.get("/dashboard/auth/google/")
+@login_required
+def google_start():
+    return _start(oauth.GOOGLE)
+
+
+@bp.get("/dashboard/auth/google/callback/")
+@login_required
+def google_callback():
+    return _callback(oauth.GOOGLE)
+
+
+@bp.get("/dashboard/auth/microsoft/")
+@login_required
+def microsoft_start():
+    return _start(oauth.MICROSOFT)
+
+
+@bp.get("/dashboard/auth/microsoft/callback/")
+@login_required
+def microsoft_callback():
+    return _callback(oauth.MICROSOFT)
+
+
+def _start(provider: oauth.Provider):
+    state = secrets.token_urlsafe(32)
+    try:
+        url = oauth.authorization_url(current_app.config, provider, state)
+    except NotConfigured as exc:
+        return _result(provider, error=f"{provider.title} calendars are not set up on this server: {exc}.",
+                       status=503)
+    session[_state_key(provider)] = state
+    return redirect(url)  # the provider's authorize endpoint, from our configuration only
+
+
+def _callback(provider: oauth.Provider):
+    expected = session.pop(_state_key(provider), None)
+    args = request.args
+    if not expected or not hmac.compare_digest(expected.encode(), args.get("state", "").encode()):
+        return _result(provider, error=f"The answer from {provider.title} did not match this browser session "
+                                       "(state mismatch). Start again from Settings.")
+    if args.get("error"):
+        if args["error"] == "access_denied":
+            message = f"You declined to give CallVault access to your {provider.title} calendar."
+        else:
+            detail = args.get("error_description") or ""
+            message = f"{provider.title} refused: {args['error'][:100]}{(' – ' + detail[:300]) if detail else ''}."
+        return _result(provider, error=message)
+    if not args.get("code"):
+        return _result(provider, error=f"{provider.title} sent no authorization code. Start again from Settings.")
+    try:
+        calendar = connections.connect_oauth(g.user, provider, args["code"])
+    except (connections.ConnectError, CalendarError) as exc:
+        db.session.rollback()
+        return _result(provider, error=_sentence(exc), status=502 if isinstance(exc, CalendarError) else 400)
+    queued = True
+    try:
+        sync.request_sync(calendar.id)
+        enqueue("calendar", START_PUSH_JOB, calendar.id)
+    except redis.RedisError as exc:
+        queued = False
+        log_event("calendar_enqueue_failed", logging.WARNING, calendar_id=calendar.id, error=type(exc).__name__)
+    return _result(provider, calendar=calendar, queued=queued, status=200)
+
+
+def _result(provider, error=None, calendar=None, queued=True, status=400):
+    return render_template("calendars/oauth_result.html", provider=provider, error=error, calendar=calendar,
+                           queued=queued), status
+
+
+def _sentence(message) -> str:
+    text = str(message)
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+# --- the owner's buttons -------------------------------------------------------------------------
+
+def _own_calendar(calendar_id: int) -> Calendar:
+    return own_or_404(Calendar, calendar_id)
+
+
+@bp.post("/calendars/<int:calendar_id>/sync")
+@login_required
+def sync_now(calendar_id):
+    calendar = _own_calendar(calendar_id)
+    if not calendar.is_connected:
+        flash("This calendar is disconnected: connect it again first.", "error")
+    else:
+        try:
+            sync.request_sync(calendar.id)
+            flash(f"Sync of {calendar.account_email} requested; it runs in the background.", "info")
+        except redis.RedisError:
+            flash("The job queue is unavailable right now; try again in a minute.", "error")
+    return redirect(url_for("settings.index", _anchor="calendars"))
+
+
+@bp.post("/calendars/<int:calendar_id>/disconnect")
+@login_required
+def disconnect(calendar_id):
+    calendar = _own_calendar(calendar_id)
+    connections.disconnect(calendar)
+    flash(f"{calendar.account_email} disconnected: push notifications stopped and its tokens deleted.", "info")
+    return redirect(url_for("settings.index", _anchor="calendars"))
+
+
+# --- push receivers (senders cannot carry a CSRF token) ---------------------------------------------
+
+@bp.post("/dashboard/webhook/google-calendar/")
+@csrf.exempt
+def google_webhook():
+    return _push_response(push.receive_google(request.headers))
+
+
+@bp.post("/dashboard/webhook/microsoft-calendar/")
+@csrf.exempt
+def microsoft_webhook():
+    return _push_response(push.receive_microsoft(request.args.get("validationToken"), request.get_data()))
+
+
+def _push_response(answer: push.Answer):
+    if answer.text is not None:
+        response = Response(answer.text, 200, mimetype="text/plain")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+    if answer.status >= 400:
+        return error_response(answer.status, "rejected" if answer.status < 500 else "unavailable", answer.message)
+    return jsonify({"status": "ok", "message": answer.message}), answer.status
+
+
+# --- for templates -------------------------------------------------------------------------------
+
+@bp.app_template_global()
+def calendar_next_renewal(calendar: Calendar):
+    channel = calendar.active_channel
+    return channel.expires_at - push.RENEW_BEFORE if channel else None
+
+
+@bp.app_template_global()
+def calendars_needing_attention() -> list[Calendar]:
+    """The signed-in user's calendars that the provider disconnected (shown as a banner)."""
+    if g.get("user") is None:
+        return []
+    return [c for c in g.user.calendars
+            if not c.is_connected and c.disconnected_reason != connections.DISCONNECTED_BY_OWNER]
