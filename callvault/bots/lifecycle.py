@@ -1,0 +1,177 @@
+"""A bot's lifecycle: the one function that changes its state, and what the service tells us.
+
+`change_state` is the only writer of `Bot.state`; every change leaves a BotTransition (from, to,
+reason, time). `observe` turns what the bot service reports (an API answer, a polled bot, a
+webhook) into a state change, never backwards: webhooks can arrive late and out of order. A bot
+we marked missed comes back to life if the service shows it joined after all; one we cancelled
+stays cancelled.
+
+Webhooks from `/webhooks/attendee` go through the shared intake (logged first, judged, deduped
+on `idempotency_key`, processed in the queue). Attendee signs the payload, not the bytes it sent:
+base64 HMAC-SHA256 keyed with the base64-decoded secret over the JSON re-serialised with sorted
+keys, `ensure_ascii=False` and `(",", ":")`, so the judge parses the body and re-serialises it.
+"""
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Mapping
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from ..logs import log_event
+from ..models import BOT_STATES, Bot, BotTransition, WebhookDelivery, utcnow
+from ..webhooks import intake
+from ..webhooks.intake import Rejected, Verdict
+from .client import parse_time
+
+SOURCE = "attendee"
+ENDPOINT = "/webhooks/attendee"
+SIGNATURE_HEADER = "X-Webhook-Signature"
+PRE_JOIN = ("pending", "scheduled", "staged")
+IN_MEETING = ("joining", "waiting_room", "joined_not_recording", "joined_recording", "joined_recording_paused",
+              "leaving", "post_processing")
+JOINED = ("joined_not_recording", "joined_recording", "joined_recording_paused")
+# How far along a bot is; a report of an earlier stage than the one we know is stale news.
+RANK = {"missed": -1, "pending": 0, "scheduled": 1, "staged": 2, "ready": 3, "joining": 3, "waiting_room": 4,
+        "joined_not_recording": 5, "joined_recording": 5, "joined_recording_paused": 5, "leaving": 6,
+        "post_processing": 7, "ended": 8, "fatal_error": 8, "data_deleted": 8}
+LOCAL_FOR_REMOTE = {"ready": "joining", "data_deleted": "ended"}
+_rehearsing: ContextVar[bool] = ContextVar("bot_state_rehearsal", default=False)
+
+
+@contextmanager
+def rehearsal():
+    """A dry run: state changes made inside are rolled back by the caller, so they are not logged
+    as `bot_state_changed` (the dry run reports what it would do itself)."""
+    token = _rehearsing.set(True)
+    try:
+        yield
+    finally:
+        _rehearsing.reset(token)
+
+
+def change_state(bot: Bot, to: str, reason: str, at: datetime | None = None) -> bool:
+    """Move a bot to `to` and record why. The caller commits. False if it was there already."""
+    if to not in BOT_STATES:
+        raise ValueError(f"{to!r} is not a bot state")
+    if bot.state == to:
+        return False
+    at = at or utcnow()
+    bot.transitions.append(BotTransition(from_state=bot.state, to_state=to, reason=reason[:2000], at=at))
+    if not _rehearsing.get():
+        log_event("bot_state_changed", bot_id=bot.id, from_state=bot.state, to_state=to, reason=reason[:200])
+    bot.state, bot.state_reason, bot.state_changed_at = to, reason[:2000], at
+    return True
+
+
+def observe(bot: Bot, remote: dict | str, reason: str, at: datetime | None = None, now: datetime | None = None) -> bool:
+    """Record what the service says about the bot; True when our state changed."""
+    state = remote.get("state") if isinstance(remote, dict) else remote
+    bot.last_remote_at = now or utcnow()
+    if state not in RANK or state in ("missed", "pending"):
+        if state is not None:
+            log_event("bot_unknown_remote_state", logging.WARNING, bot_id=bot.id, state=str(state)[:50])
+        return False
+    if bot.remote_state in RANK and RANK[state] < RANK[bot.remote_state]:
+        return False
+    bot.remote_state = state
+    if bot.state == "cancelled":
+        return False
+    local = LOCAL_FOR_REMOTE.get(state, state)
+    if bot.state == "missed" and RANK[local] <= RANK["staged"]:
+        return False  # still not joining: it stays missed
+    if RANK[local] < RANK.get(bot.state, 0):
+        return False
+    return change_state(bot, local, reason, at)
+
+
+def after_commit(bot: Bot) -> None:
+    """Work that follows a state change once it is committed: an ended bot's transcript."""
+    if bot.state == "ended" and bot.call_id is None:
+        from .transcripts import request_fetch
+        request_fetch(bot.id)
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+def receive(headers: Mapping[str, str], body: bytes) -> intake.Answer:
+    return intake.receive(SOURCE, ENDPOINT, headers, body, judge)
+
+
+def reject_oversized(headers: Mapping[str, str], preview: bytes, size: int | None) -> intake.Answer:
+    return intake.reject_oversized(SOURCE, ENDPOINT, headers, preview, size)
+
+
+def signature(payload, key: bytes) -> str:
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return base64.b64encode(hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).digest()).decode()
+
+
+def judge(headers: Mapping[str, str], body: bytes) -> Verdict:
+    secret = current_app.config.get("ATTENDEE_WEBHOOK_SECRET")
+    if not secret:
+        raise Rejected(503, "not_configured", "ATTENDEE_WEBHOOK_SECRET is not set, so bot webhooks cannot be verified")
+    try:
+        key = base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        raise Rejected(503, "misconfigured", "ATTENDEE_WEBHOOK_SECRET is not base64 (copy it from Attendee's "
+                                             "Settings → Webhooks page)") from None
+    try:
+        payload = json.loads(body)
+        expected = signature(payload, key)
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError: lone surrogates, bad UTF-8
+        raise Rejected(401, "invalid_signature", "the body is not JSON Attendee could have signed",
+                       signature_valid=False) from None
+    given = headers.get(SIGNATURE_HEADER) or ""
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+        raise Rejected(401, "invalid_signature", f"{SIGNATURE_HEADER} is missing or does not match the body",
+                       signature_valid=False)
+    key_value = payload.get("idempotency_key") if isinstance(payload, dict) else None
+    if not isinstance(key_value, str) or not key_value.strip():
+        raise Rejected(400, "not_a_bot_event", "a signed body without an idempotency_key is not an Attendee event",
+                       signature_valid=True)
+    return Verdict(webhook_id=key_value)
+
+
+def process_delivery(delivery: WebhookDelivery) -> None:
+    """Mirror a bot.state_change delivery onto our bot (other triggers are not used)."""
+    payload = json.loads(delivery.body)
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    if payload.get("trigger") != "bot.state_change":
+        return None
+    bot = find_bot(payload.get("bot_id"), payload.get("bot_metadata"))
+    if bot is None:
+        log_event("bot_webhook_unknown_bot", bot=str(payload.get("bot_id"))[:64])
+        return None
+    event = str(data.get("event_type") or "state change")[:100]
+    observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_time(data.get("created_at")))
+    db.session.commit()
+    after_commit(bot)
+    return None
+
+
+def find_bot(attendee_id, metadata) -> Bot | None:
+    """Our bot for a service bot id; one whose create answer was lost is recognised by its metadata."""
+    if isinstance(attendee_id, str) and attendee_id:
+        bot = db.session.scalars(select(Bot).where(Bot.attendee_id == attendee_id).with_for_update()
+                                 .execution_options(populate_existing=True)).first()
+        if bot is not None:
+            return bot
+    metadata = metadata if isinstance(metadata, dict) else {}
+    try:
+        bot = db.session.get(Bot, int(metadata.get("callvault_bot_id", "")))
+    except (TypeError, ValueError):
+        return None
+    if bot is None or bot.attendee_id is not None or metadata.get("generation") != str(bot.generation) \
+            or not isinstance(attendee_id, str) or not attendee_id:
+        return None
+    bot.attendee_id = attendee_id[:64]
+    return bot

@@ -1,0 +1,286 @@
+"""Which events get bots, and one bot per meeting whoever's calendars it appears in.
+
+A meeting is its normalised URL plus its start time. An event wants a bot when it has a meeting
+URL, is neither cancelled nor deleted nor all-day, its calendar is connected, its owner records
+(pilot users by default, others when they chose "all" or "external" in Settings), the owner has
+not declined it, and someone else is invited (for "external": someone outside the owner's domains).
+
+Reconciling looks at whole meetings, not single events, so the outcome does not depend on which
+copy changed first: a meeting with wanting events and no bot gets one (the bot of a copy that
+moved follows it, including from the past into the future); a bot whose meeting no copy wants
+any more is re-linked to another copy or cancelled. Nothing here calls the bot service: the
+dispatcher makes the service match the rows.
+"""
+import hashlib
+import logging
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import redis
+from flask import current_app
+from sqlalchemy import and_, or_, select
+
+from ..extensions import db
+from ..logs import log_event
+from ..models import AUTO_RECORD_CHOICES, Bot, BotPreference, Calendar, CalendarEvent, User, utcnow
+from ..queues import enqueue, get_redis
+from .lifecycle import PRE_JOIN, change_state, rehearsal
+
+MOVABLE = ("pending", "scheduled", "staged", "missed")  # a bot that can still follow its meeting
+LOCK_KEY, LOCK_TTL_SECONDS, LOCK_WAIT_SECONDS = "callvault:bots:reconcile-lock", 120, 60
+RECONCILE_JOB, DISPATCH_JOB = "callvault.jobs.bots.reconcile_events", "callvault.jobs.bots.dispatch"
+
+
+@dataclass
+class Plan:
+    """What a reconcile did (or, dry, would do)."""
+
+    created: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    relinked: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.moved or self.relinked or self.cancelled)
+
+
+def meeting_key(url: str, start: datetime) -> str:
+    return hashlib.sha256(f"{url}|{start.isoformat()}".encode()).hexdigest()
+
+
+# --- who wants a bot -----------------------------------------------------------------------------
+
+def auto_record(user: User, calendar: Calendar | None = None) -> str:
+    preference = BotPreference.query.filter_by(user_id=user.id).first()
+    if preference is not None:
+        return preference.auto_record
+    pilot = user.email.lower() in current_app.config["PILOT_USERS"] or (
+        calendar is not None and calendar.auth_method == "service_account")
+    return "all" if pilot else "none"
+
+
+def wants_bot(event: CalendarEvent, modes: dict | None = None) -> bool:
+    if event.is_deleted or event.is_cancelled or event.is_all_day or not event.meeting_url or event.start_at is None:
+        return False
+    calendar = event.calendar
+    if not calendar.is_connected:
+        return False
+    user = calendar.user
+    modes = {} if modes is None else modes
+    if calendar.id not in modes:
+        modes[calendar.id] = auto_record(user, calendar)
+    if modes[calendar.id] == "none":
+        return False
+    own = {calendar.account_email.lower(), user.email.lower()} | {h.email for h in user.host_emails}
+    emails = [a.get("email") for a in event.attendees or [] if isinstance(a, dict) and a.get("email")]
+    if any(isinstance(a, dict) and a.get("email") in own and a.get("response") == "declined"
+           for a in event.attendees or []):
+        return False
+    others = [e for e in emails if e not in own]
+    if modes[calendar.id] == "external":
+        domains = {e.rsplit("@", 1)[-1] for e in own}
+        others = [e for e in others if e.rsplit("@", 1)[-1] not in domains]
+    return bool(others)
+
+
+def set_auto_record(user: User, mode: str) -> None:
+    """Store a user's choice, then reconcile their upcoming meetings (bots appear or go)."""
+    if mode not in AUTO_RECORD_CHOICES:
+        raise ValueError(f"auto-record must be one of {', '.join(AUTO_RECORD_CHOICES)}")
+    preference = BotPreference.query.filter_by(user_id=user.id).first() or BotPreference(user_id=user.id)
+    preference.auto_record = mode
+    db.session.add(preference)
+    db.session.commit()
+    log_event("bot_auto_record_set", user_id=user.id, mode=mode)
+    request_reconcile(events_of_user(user.id))
+
+
+# --- reconciling meetings ------------------------------------------------------------------------
+
+def reconcile_events(event_ids, now: datetime | None = None, dry_run: bool = False) -> Plan:
+    """Reconcile the meetings these events belong to, now and before their change."""
+    ids = list(set(event_ids))
+    if not ids:
+        return Plan()
+    with _lock():
+        events = db.session.scalars(select(CalendarEvent).where(CalendarEvent.id.in_(ids))).all()
+        meetings = {meeting_key(e.meeting_url, e.start_at): (e.meeting_url, e.start_at)
+                    for e in events if e.meeting_url and e.start_at}
+        for bot in db.session.scalars(select(Bot).where(Bot.event_id.in_(ids), Bot.meeting_key.is_not(None))):
+            meetings.setdefault(bot.meeting_key, (bot.meeting_url, bot.join_at))
+        if dry_run:
+            try:
+                with rehearsal():
+                    plan = _reconcile(meetings, now or utcnow(), dry_run)
+            finally:
+                db.session.rollback()
+        else:
+            plan = _reconcile(meetings, now or utcnow(), dry_run)
+            db.session.commit()
+    if plan.changed and not dry_run:
+        request_dispatch()
+    return plan
+
+
+def ensure(days: int, now: datetime | None = None, dry_run: bool = False) -> Plan:
+    """Reconcile every meeting from the grace window until `days` ahead (`flask bots ensure`)."""
+    now = now or utcnow()
+    start = now - timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
+    ids = db.session.scalars(select(CalendarEvent.id).where(
+        CalendarEvent.meeting_url.is_not(None), CalendarEvent.start_at >= start,
+        CalendarEvent.start_at < now + timedelta(days=days)))
+    bot_events = db.session.scalars(select(Bot.event_id).where(
+        Bot.event_id.is_not(None), Bot.state.in_(PRE_JOIN + ("missed",)), Bot.join_at >= start))
+    return reconcile_events(set(ids) | set(bot_events), now, dry_run)
+
+
+def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
+    plan, modes = Plan(), {}
+    grace = timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
+    holders = {key: _wanting_events(url, start, modes) for key, (url, start) in meetings.items()}
+    query = (select(Bot).where(Bot.meeting_key.in_(list(meetings))).order_by(Bot.id).with_for_update()
+             .execution_options(populate_existing=True))
+    bots = {b.meeting_key: b for b in db.session.scalars(query)}
+    orphans = [b for key, b in bots.items() if not holders[key] and b.state in MOVABLE]
+    for key, events in holders.items():
+        if not events:
+            continue
+        bot, first = bots.get(key), events[0]
+        if bot is not None:
+            holder = next((e for e in events if e.id == bot.event_id), None)
+            _link(bot, holder or first)  # a copy that stays keeps the bot (with its latest title)
+            if holder is None:
+                plan.relinked.append(_describe(first))
+            continue
+        if first.start_at < now - grace:
+            continue  # too late to record: nothing is created for a meeting that is over
+        mover = next((b for b in orphans if b.event_id in {e.id for e in events}), None)
+        if mover is not None:
+            orphans.remove(mover)
+            _move(mover, key, first)
+            plan.moved.append(_describe(first))
+        else:
+            _create(key, first)
+            plan.created.append(_describe(first))
+    for bot in orphans:
+        if bot.state in PRE_JOIN:
+            change_state(bot, "cancelled", "no calendar still wants this meeting (deleted, declined, or moved)")
+            bot.meeting_key = None  # the meeting may be wanted again later, by a new bot
+            plan.cancelled.append(f"bot {bot.id} ({bot.title or bot.meeting_url})")
+    db.session.flush()
+    if plan.changed:
+        log_event("bots_reconciled", dry_run=dry_run, created=len(plan.created), moved=len(plan.moved),
+                  relinked=len(plan.relinked), cancelled=len(plan.cancelled))
+    return plan
+
+
+def _wanting_events(url: str, start: datetime, modes: dict) -> list[CalendarEvent]:
+    rows = db.session.scalars(select(CalendarEvent).where(CalendarEvent.meeting_url == url,
+                                                          CalendarEvent.start_at == start)
+                              .order_by(CalendarEvent.id))
+    return [e for e in rows if wants_bot(e, modes)]
+
+
+def _create(key: str, event: CalendarEvent) -> Bot:
+    bot = Bot(meeting_key=key, meeting_url=event.meeting_url, join_at=event.start_at)
+    _link(bot, event)
+    change_state(bot, "pending", f"meeting found in {event.calendar.account_email}'s calendar")
+    db.session.add(bot)
+    return bot
+
+
+def _move(bot: Bot, key: str, event: CalendarEvent) -> None:
+    moved_from = bot.join_at
+    bot.meeting_key, bot.meeting_url, bot.join_at = key, event.meeting_url, event.start_at
+    _link(bot, event)
+    change_state(bot, "pending", f"meeting moved from {moved_from:%Y-%m-%d %H:%M} to "
+                                 f"{event.start_at:%Y-%m-%d %H:%M} UTC or to a new link; the bot follows it")
+
+
+def _link(bot: Bot, event: CalendarEvent) -> None:
+    bot.event_id, bot.owner_id, bot.title = event.id, event.calendar.user_id, (event.title or "")[:1000] or None
+
+
+def _describe(event: CalendarEvent) -> str:
+    return f"{event.title or 'Untitled'} at {event.start_at:%Y-%m-%d %H:%M} UTC ({event.calendar.account_email})"
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+@contextmanager
+def _lock():
+    """One reconcile at a time across processes: two copies of one meeting synced at once must not
+    both create its bot (the unique meeting_key would refuse the second anyway)."""
+    connection, token = get_redis(), uuid.uuid4().hex
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while not connection.set(LOCK_KEY, token, nx=True, ex=LOCK_TTL_SECONDS):
+        if time.monotonic() > deadline:
+            raise RuntimeError("another bot reconcile held the lock for too long; the periodic ensure retries")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        if connection.get(LOCK_KEY) == token.encode():
+            connection.delete(LOCK_KEY)
+
+
+def request_reconcile(event_ids) -> None:
+    """After a calendar sync stored changes: reconcile their meetings in the `bots` queue.
+    If Redis is down the periodic ensure catches up."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return
+    try:
+        enqueue("bots", RECONCILE_JOB, ids)
+    except redis.RedisError as exc:
+        log_event("bot_reconcile_enqueue_failed", logging.WARNING, events=len(ids), error=type(exc).__name__)
+
+
+def listen_to_calendars() -> None:
+    """Reconcile the meetings of whatever a calendar sync created, updated or deleted, and of a
+    calendar that was disconnected (its bots go, or pass to another attendee's copy, at once)."""
+    from ..calendars import connections, sync
+    sync.on_events_changed(_on_calendar_changes)
+    connections.on_disconnected(_on_calendar_disconnected)
+
+
+def _on_calendar_changes(calendar_id: int, changes) -> None:
+    request_reconcile(changes.created + changes.updated + changes.deleted)
+
+
+def _on_calendar_disconnected(calendar_id: int) -> None:
+    request_reconcile(events_of_calendar(calendar_id))
+
+
+def events_of_calendar(calendar_id: int, now: datetime | None = None) -> list[int]:
+    """A calendar's events from the grace window on, and those of bots its events hold."""
+    start = (now or utcnow()) - timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
+    ids = set(db.session.scalars(select(CalendarEvent.id).where(
+        CalendarEvent.calendar_id == calendar_id, CalendarEvent.start_at >= start,
+        CalendarEvent.meeting_url.is_not(None))))
+    ids |= set(db.session.scalars(select(Bot.event_id).join(CalendarEvent, CalendarEvent.id == Bot.event_id).where(
+        CalendarEvent.calendar_id == calendar_id, Bot.state.in_(MOVABLE), Bot.join_at >= start)))
+    return sorted(ids)
+
+
+def request_dispatch() -> None:
+    try:
+        enqueue("bots", DISPATCH_JOB)
+    except redis.RedisError as exc:
+        log_event("bot_dispatch_enqueue_failed", logging.WARNING, error=type(exc).__name__)
+
+
+def events_of_user(user_id: int) -> list[int]:
+    """Upcoming events of a user's calendars and of bots they hold (after an auto-record change)."""
+    now = utcnow()
+    ids = set(db.session.scalars(select(CalendarEvent.id).join(Calendar, Calendar.id == CalendarEvent.calendar_id)
+                                 .where(Calendar.user_id == user_id, CalendarEvent.start_at >= now,
+                                        CalendarEvent.meeting_url.is_not(None))))
+    ids |= set(db.session.scalars(select(Bot.event_id).where(
+        Bot.owner_id == user_id, Bot.event_id.is_not(None), or_(Bot.state.in_(PRE_JOIN), and_(
+            Bot.state == "missed", Bot.join_at >= now)))))
+    return sorted(ids)

@@ -1,0 +1,48 @@
+"""Bot figures for the health dashboard: bots by state per day (of join_at), missed or failed bots, a day's bots."""
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+
+from ..extensions import db
+from ..models import Bot, BotTransition, User
+from .lifecycle import JOINED
+
+
+def by_state(start: datetime | None = None, end: datetime | None = None) -> dict[str, int]:
+    where = [] if start is None else [Bot.join_at >= start, Bot.join_at < end]
+    return {state: n for state, n in db.session.execute(
+        select(Bot.state, func.count()).where(*where).group_by(Bot.state).order_by(Bot.state))}
+
+
+def scheduled_count(start: datetime, end: datetime) -> int:
+    """Bots meant to join that day: every bot except those cancelled with their meeting."""
+    return db.session.scalar(select(func.count()).select_from(Bot).where(
+        Bot.join_at >= start, Bot.join_at < end, Bot.state != "cancelled"))
+
+
+def joined_count(start: datetime, end: datetime) -> int:
+    joined = exists().where(BotTransition.bot_id == Bot.id, BotTransition.to_state.in_(JOINED))
+    return db.session.scalar(select(func.count()).select_from(Bot).where(Bot.join_at >= start, Bot.join_at < end,
+                                                                         joined))
+
+
+def ended_count(start: datetime, end: datetime) -> int:
+    return db.session.scalar(select(func.count()).select_from(Bot).where(
+        Bot.join_at >= start, Bot.join_at < end, Bot.state == "ended"))
+
+
+FAILED = ("missed", "fatal_error")  # never joined; or failed, or stuck and given up
+
+
+def missed(since: datetime, limit: int) -> list[tuple[Bot, str | None]]:
+    """Missed and failed bots (newest first) with their owner's email."""
+    return db.session.execute(
+        select(Bot, User.email).outerjoin(User, User.id == Bot.owner_id)
+        .where(Bot.state.in_(FAILED), Bot.state_changed_at >= since)
+        .order_by(Bot.state_changed_at.desc(), Bot.id.desc()).limit(limit)).all()
+
+
+def for_meetings(start: datetime, end: datetime) -> dict[tuple[str, datetime], Bot]:
+    """The day's bots by (meeting_url, join_at); of several (a cancelled one, its replacement) the newest."""
+    rows = db.session.scalars(select(Bot).where(Bot.join_at >= start, Bot.join_at < end).order_by(Bot.id))
+    return {(bot.meeting_url, bot.join_at): bot for bot in rows}

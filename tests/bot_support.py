@@ -1,0 +1,100 @@
+"""Shared by the bot tests: a fake Attendee on loopback, an app pointed at it, and calendar events
+stored the way a calendar sync stores them (with helpers to change them the same way)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from callvault.accounts import create_user
+from callvault.bots import dispatcher, reconcile
+from callvault.bots.sandbox import AttendeeSandbox
+from callvault.extensions import db
+from callvault.models import Bot, BotPreference, Calendar, CalendarEvent
+
+API_KEY = "attendee-test-key"
+ROOM = "https://acme.zoom.us/my/ada.room"  # a personal meeting room: several meetings a day
+MEET = "https://meet.google.com/abc-defg-hij"
+# Whole minutes, so stored and compared times are equal on every backend.
+NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(days=1)
+
+
+def at(hours: float = 0, minutes: float = 0) -> datetime:
+    return NOW + timedelta(hours=hours, minutes=minutes)
+
+
+@pytest.fixture
+def attendee():
+    with AttendeeSandbox(api_key=API_KEY) as sandbox:
+        sandbox.now = lambda: sandbox.clock
+        sandbox.clock = NOW
+        yield sandbox
+        assert sandbox.server_errors == []
+
+
+@pytest.fixture
+def bot_app(app, attendee):
+    app.config.update(ATTENDEE_API_BASE_URL=attendee.base_url, ATTENDEE_API_KEY=API_KEY,
+                      ATTENDEE_WEBHOOK_SECRET=attendee.webhook_secret, ATTENDEE_HTTP_TIMEOUT_SECONDS=1.5,
+                      ATTENDEE_MAX_ATTEMPTS=3, ATTENDEE_RETRY_BASE_SECONDS=0.01, BOT_LEAD_MINUTES=60,
+                      BOT_GRACE_MINUTES=10, BOT_POLL_AFTER_SECONDS=120, PILOT_USERS=["ada@acme.test"])
+    return app
+
+
+def user(email: str, name: str | None = None, auto_record: str | None = None) -> int:
+    account = create_user(email, "correct horse battery", name=name)
+    if auto_record:
+        db.session.add(BotPreference(user_id=account.id, auto_record=auto_record))
+        db.session.commit()
+    return account.id
+
+
+def calendar(user_id: int, email: str, provider: str = "google", auth_method: str = "oauth") -> int:
+    row = Calendar(user_id=user_id, provider=provider, auth_method=auth_method, account_email=email,
+                   deduplication_key=f"{email}-{provider}-{auth_method}")
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def event(calendar_id: int, title: str, start: datetime, url: str | None = MEET, attendees=None,
+          minutes: int = 30, **fields) -> int:
+    attendees = attendees if attendees is not None else [
+        {"email": "ada@acme.test", "name": "Ada", "response": "accepted"},
+        {"email": "bob@acme.test", "name": "Bob", "response": "accepted"},
+        {"email": "carol@client.test", "name": "Carol", "response": "needs_action"}]
+    row = CalendarEvent(calendar_id=calendar_id, provider_event_id=f"{title}-{start.isoformat()}-{calendar_id}",
+                        title=title, start_at=start, end_at=start + timedelta(minutes=minutes), meeting_url=url,
+                        attendees=attendees, organizer_email=attendees[0]["email"] if attendees else None, **fields)
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def change(event_id: int, **fields) -> None:
+    """Change an event as a sync would (the test then reconciles, as the sync's listener asks)."""
+    row = db.session.get(CalendarEvent, event_id)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    db.session.commit()
+
+
+def sync_changed(*event_ids, now=NOW):
+    """What the calendar-sync listener's queued job does."""
+    return reconcile.reconcile_events(event_ids, now=now)
+
+
+def tick(attendee, now: datetime, stage: bool = True):
+    """One dispatcher pass at `now`, with the fake's clock at the same moment (and, unless told
+    otherwise, its scheduler having staged the bots due within 5 minutes)."""
+    attendee.clock = now
+    if stage:
+        attendee.advance()
+    return dispatcher.tick(now=now)
+
+
+def bots() -> list[Bot]:
+    db.session.expire_all()
+    return Bot.query.order_by(Bot.id).all()
+
+
+def states(bot: Bot) -> list[tuple]:
+    return [(t.from_state, t.to_state) for t in bot.transitions]
