@@ -9,7 +9,7 @@ import threading
 import uuid
 
 from rq import Queue
-from rq.worker import HerokuWorker, SimpleWorker, WorkerStatus
+from rq.worker import HerokuWorker, SimpleWorker
 from sqlalchemy.orm import configure_mappers
 
 import callvault.jobs
@@ -29,10 +29,9 @@ class CallVaultWorker(HerokuWorker):
     """HerokuWorker (clean SIGTERM handling, forked horses) that runs INLINE_QUEUES' jobs in-process."""
 
     def execute_job(self, job, queue):
-        if queue.name not in INLINE_QUEUES:
-            return super().execute_job(job, queue)
-        self.perform_job(job, queue, self.prepare_execution(job))
-        self.set_state(WorkerStatus.IDLE)
+        if queue.name in INLINE_QUEUES:
+            return SimpleWorker.execute_job(self, job, queue)
+        return super().execute_job(job, queue)
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
         # No monitoring loop heartbeats an inline job, so its lease must cover the whole timeout.

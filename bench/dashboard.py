@@ -153,24 +153,11 @@ def measure(url: str, requests: int, browser_loads: int = 0) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="a PostgreSQL server URL whose user may create databases")
-    parser.add_argument("--calls", type=int, default=dataset.DEFAULT_CALLS)
-    parser.add_argument("--segments", type=int, default=dataset.DEFAULT_SEGMENTS)
-    parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--reuse", action="store_true", help="use the existing bench database as it is")
+    dataset.add_arguments(parser, requests=40)
     parser.add_argument("--browser", type=int, default=0, metavar="LOADS",
                         help=f"also load the {LONG_SEGMENTS:,}-segment viewer LOADS times in headless Chromium")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    problem = dataset.check_size(args.calls, args.segments)
-    if problem:
-        parser.error(problem)
-    url = dataset.database_url(args.server, DB_NAME)
-    if not (args.reuse and dataset.database_exists(args.server, DB_NAME)):
-        print(f"loading {args.calls:,} calls and {args.segments:,} segments into {DB_NAME} …", flush=True)
-        url = dataset.build(args.server, DB_NAME, args.calls, args.segments,
-                            log=lambda line: print(line, flush=True))
+    url, _ = dataset.prepare(parser, args, DB_NAME)
     try:
         measure(normalize_database_url(url), args.requests, args.browser)
     finally:

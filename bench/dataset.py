@@ -119,6 +119,32 @@ def build(server: str, name: str, calls: int = DEFAULT_CALLS, segments: int = DE
     return url
 
 
+def add_arguments(parser, requests: int) -> None:
+    """The options every benchmark on this dataset takes (`prepare` reads them)."""
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a PostgreSQL server URL whose user may create databases")
+    parser.add_argument("--calls", type=int, default=DEFAULT_CALLS)
+    parser.add_argument("--segments", type=int, default=DEFAULT_SEGMENTS)
+    parser.add_argument("--requests", type=int, default=requests)
+    parser.add_argument("--reuse", action="store_true", help="use the existing bench database as it is")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+
+
+def log_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def prepare(parser, args, name: str, **build_options) -> tuple[str, bool]:
+    """(url, built): database `name` on `args.server`, loaded afresh unless `--reuse` finds it."""
+    problem = check_size(args.calls, args.segments)
+    if problem:
+        parser.error(problem)
+    if args.reuse and database_exists(args.server, name):
+        return database_url(args.server, name), False
+    log_line(f"loading {args.calls:,} calls and {args.segments:,} segments into {name} …")
+    return build(args.server, name, args.calls, args.segments, log=log_line, **build_options), True
+
+
 def _tables(dashboard_rows: bool) -> tuple:
     vault = ("users", "host_emails", "calls", "participants", "action_items", "transcript_segments")
     return vault + (("call_exports", "webhook_deliveries", "sync_jobs", "sync_job_items", "fathom_connections",

@@ -124,35 +124,33 @@ def measure_search(app, requests: int) -> None:
         tokens = {who: accounts.issue_api_token(db.session.get(User, uid))
                   for who, uid in (("admin", 1), ("member", MEMBER_ID))}
 
+    def library(who, q):
+        response = clients[who].get("/calls", query_string={"q": q},
+                                    headers={"HX-Request": "true", "HX-Target": "calls-table"})
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    def api(who, q):
+        response = clients[who].get("/api/v1/calls", query_string={"q": q, "limit": 25},
+                                    headers={"Authorization": f"Bearer {tokens[who]}"})
+        assert response.status_code == 200
+        return response.json
+
     print(f"\n{'library search (htmx), query':44} {'who':7} {'matches':>8} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'max ms':>8}   ({requests} requests each, after 2 warm-ups)")
-    for label, q in QUERIES:
-        for who in ("admin", "member"):
-            client = clients[who]
-
-            def run():
-                response = client.get("/calls", query_string={"q": q},
-                                      headers={"HX-Request": "true", "HX-Target": "calls-table"})
-                assert response.status_code == 200
-                return response.get_data(as_text=True)
-            samples, body = timed(run, requests)
-            matches = _matches(body)
-            print(f"{label + '  ' + q:44} {who:7} {matches:>8} {statistics.median(samples):8.1f} "
-                  f"{percentile(samples, .95):8.1f} {max(samples):8.1f}", flush=True)
-
+    time_queries(library, requests, _matches)
     print(f"\n{'API GET /api/v1/calls?q= (newest 25)':44} {'who':7} {'':>8} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'max ms':>8}")
+    time_queries(api, requests)
+
+
+def time_queries(fetch, requests: int, matches=None) -> None:
+    """One line per query and user: `fetch(who, q)` timed, with `matches(result)` when given."""
     for label, q in QUERIES:
         for who in ("admin", "member"):
-            client = clients[who]
-
-            def run():
-                response = client.get("/api/v1/calls", query_string={"q": q, "limit": 25},
-                                      headers={"Authorization": f"Bearer {tokens[who]}"})
-                assert response.status_code == 200
-                return response.json
-            samples, _ = timed(run, requests)
-            print(f"{label + '  ' + q:44} {who:7} {'':>8} {statistics.median(samples):8.1f} "
+            samples, result = timed(lambda: fetch(who, q), requests)
+            shown = matches(result) if matches else ""
+            print(f"{label + '  ' + q:44} {who:7} {shown:>8} {statistics.median(samples):8.1f} "
                   f"{percentile(samples, .95):8.1f} {max(samples):8.1f}", flush=True)
 
 
@@ -222,25 +220,13 @@ def _enrich_all(app, ids, provider):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="a PostgreSQL server URL whose user may create databases")
-    parser.add_argument("--calls", type=int, default=dataset.DEFAULT_CALLS)
-    parser.add_argument("--segments", type=int, default=dataset.DEFAULT_SEGMENTS)
-    parser.add_argument("--requests", type=int, default=20)
+    dataset.add_arguments(parser, requests=20)
     parser.add_argument("--enrich", type=int, default=200, help="calls to enrich per provider")
-    parser.add_argument("--reuse", action="store_true", help="use the existing bench database as it is")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    problem = dataset.check_size(args.calls, args.segments)
-    if problem:
-        parser.error(problem)
-    url = dataset.database_url(args.server, DB_NAME)
-    if not (args.reuse and dataset.database_exists(args.server, DB_NAME)):
-        print(f"loading {args.calls:,} calls and {args.segments:,} segments into {DB_NAME} …", flush=True)
-        log = lambda line: print(line, flush=True)  # noqa: E731
-        url = dataset.build(args.server, DB_NAME, args.calls, args.segments, dashboard_rows=False, log=log)
-        sprinkle(url, log)
-        apply_search_schema(url, log)
+    url, built = dataset.prepare(parser, args, DB_NAME, dashboard_rows=False)
+    if built:
+        sprinkle(url, dataset.log_line)
+        apply_search_schema(url, dataset.log_line)
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(url), "INPROCESS_WORKER": False,
                       "WTF_CSRF_ENABLED": False})
     try:
@@ -252,7 +238,6 @@ def main() -> None:
             db.engine.dispose()
         if not args.keep:
             dataset.drop_database(args.server, DB_NAME)
-
 
 if __name__ == "__main__":
     main()

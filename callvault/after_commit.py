@@ -3,13 +3,14 @@
 The pattern behind the export outbox (exports/outbox.py) and search enrichment (search/enrichment.py):
 inside the transaction the ids are `remember`ed in the session; after the commit they are handed to
 the module's enqueue function, which queues one job per id with `enqueue_each`. If Redis is down then,
-the rows stay due and the module's periodic sweep queues them later.
+the rows stay due and the module's periodic sweep (`queue_due_rows`) queues them later.
 """
 import redis
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from .extensions import db
 from .logs import log_event
+from .models import utcnow
 from .queues import enqueue
 
 
@@ -44,3 +45,21 @@ def enqueue_each(queue_name: str, job: str, ids, failure_event: str, **job_optio
             break
         queued += 1
     return queued
+
+
+def queue_due_rows(id_column, enqueue_ids, *where, lease, limit: int, now=None) -> int:
+    """The periodic sweep: hand to `enqueue_ids(ids)` at most `limit` rows of `id_column`'s model that are
+    pending or failed with `next_attempt_at` come (oldest first; `where` narrows them). Each is leased
+    first (its next_attempt_at moved `lease` ahead, committed) so the next sweep does not queue it again
+    while its job waits its turn. Returns what `enqueue_ids` returns, or 0 if nothing was due."""
+    model = id_column.class_
+    now = now or utcnow()
+    ids = list(db.session.scalars(
+        select(id_column)
+        .where(model.status.in_(("pending", "failed")), model.next_attempt_at <= now, *where)
+        .order_by(model.next_attempt_at).limit(limit)))
+    if not ids:
+        return 0
+    db.session.execute(update(model).where(id_column.in_(ids)).values(next_attempt_at=now + lease))
+    db.session.commit()
+    return enqueue_ids(ids)

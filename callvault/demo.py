@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import current_app
 
 from . import accounts
-from .bots import reconcile
+from .bots import dispatcher, reconcile
 from .bots.lifecycle import change_state
 from .calendars import meeting_urls
 from .calls.store import ActionItemData, CallData, ParticipantData, SegmentData, upsert_call
@@ -180,27 +180,20 @@ def _bot_call(bot: Bot, event: CalendarEvent, script: int, user: User, started, 
 
 
 def _demo_bot(rng: random.Random, user: User, event: CalendarEvent, script: int, flags, now, found_at) -> Bot:
-    """A bot built as reconcile builds one, then taken through the states it would have reached by
-    now, each change through lifecycle.change_state at the time it would have happened."""
+    """A bot made by reconcile.create_bot, then taken through the states it would have reached by
+    now, each change (through reconcile, the dispatcher or lifecycle.change_state) at the time it
+    would have happened."""
     start, end = event.start_at, event.end_at
-    bot = Bot(meeting_key=reconcile.meeting_key(event.meeting_url, start), meeting_url=event.meeting_url,
-              join_at=start)
-    reconcile._link(bot, event)
-    change_state(bot, "pending", f"meeting found in {event.calendar.account_email}'s calendar", at=found_at)
-    db.session.add(bot)
-    db.session.flush()
+    bot = reconcile.create_bot(reconcile.meeting_key(event.meeting_url, start), event, at=found_at)
     if "cancelled" in flags:
-        change_state(bot, "cancelled", "no calendar still wants this meeting (deleted, declined, or moved)",
-                     at=event.provider_updated_at)
-        bot.meeting_key = None
+        reconcile.cancel_bot(bot, at=event.provider_updated_at)
         return bot
     lead = timedelta(minutes=current_app.config["BOT_LEAD_MINUTES"])
     if start > now + lead:
         return bot  # the dispatcher creates it at the bot service an hour before the meeting
     steps = [("scheduled", "created at the bot service", start - lead)]
     if "missed" in flags:
-        grace = current_app.config["BOT_GRACE_MINUTES"]
-        steps.append(("missed", None, start + timedelta(minutes=grace)))
+        steps.append(("missed", None, start + timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])))
     else:
         steps += [("joining", "webhook: join_requested", start - timedelta(minutes=1)),
                   ("joined_recording", "webhook: bot_recording_permission_granted", start + timedelta(minutes=1)),
@@ -212,10 +205,9 @@ def _demo_bot(rng: random.Random, user: User, event: CalendarEvent, script: int,
         if at > now:
             break
         if state == "missed":
-            reason = (f"no sign of joining {current_app.config['BOT_GRACE_MINUTES']} minutes after "
-                      f"{start:%Y-%m-%d %H:%M} UTC: service bot {bot.attendee_id} was still {bot.remote_state}")
-        else:
-            bot.remote_state, bot.last_remote_at = state, at
+            dispatcher.mark_missed(bot, at)
+            continue
+        bot.remote_state, bot.last_remote_at = state, at
         change_state(bot, state, reason, at=at)
     if bot.state == "ended":
         bot.call_id = upsert_call(user, _bot_call(bot, event, script, user, start + timedelta(minutes=1), end),

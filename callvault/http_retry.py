@@ -48,6 +48,23 @@ class Backoff:
         return True
 
 
+class SessionClient:
+    """A client that keeps one requests.Session (so connections are reused) until it is closed;
+    use it in a `with` block to close it."""
+
+    def __init__(self):
+        self.session = requests.Session()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def network_problem(exc: requests.RequestException) -> str:
     """How a request that got no answer failed, in words."""
     return "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"

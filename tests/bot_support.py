@@ -91,6 +91,17 @@ def tick(attendee, now: datetime, stage: bool = True):
     return dispatcher.tick(now=now)
 
 
+def sent_meeting(attendee, title: str, start: datetime | None = None, name: str | None = None) -> tuple[int, Bot]:
+    """Ada's meeting at `start` (2 hours from NOW unless told), its bot sent to the service by a
+    tick at 1:30: the event's id and the bot."""
+    ada = user("ada@acme.test", name=name)
+    meeting = event(calendar(ada, "ada@acme.test"), title, start or at(2))
+    sync_changed(meeting)
+    tick(attendee, at(1, 30))
+    [bot] = bots()
+    return meeting, bot
+
+
 def bots() -> list[Bot]:
     db.session.expire_all()
     return Bot.query.order_by(Bot.id).all()

@@ -9,6 +9,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from callvault.calendars import sync
 from callvault.calendars.sandbox import GoogleSandbox, MicrosoftSandbox
 from callvault.extensions import db
 from callvault.models import Calendar, CalendarEvent
@@ -98,6 +99,22 @@ def connect(client, provider: str, email: str = MEMBER_EMAIL):
     page = follow_back(client, consent(client, provider, email))
     assert page.status_code == 200, page.get_data(as_text=True)
     return page
+
+
+def connect_both_then_lose_microsoft(app, google, microsoft, client, auth, drain) -> None:
+    """The member connects Google and Microsoft (first syncs drained); then Microsoft refuses the
+    grant for good and the next sync disconnects that calendar."""
+    google.add_user(MEMBER_EMAIL)
+    microsoft.add_user(MEMBER_EMAIL)
+    auth.login(MEMBER_EMAIL)
+    connect(client, "google")
+    connect(client, "microsoft")
+    drain()
+    microsoft.revoke(MEMBER_EMAIL)
+    microsoft.expire_access_tokens()
+    with app.app_context():
+        outlook = Calendar.query.filter_by(provider="microsoft").one()
+        assert sync.sync_calendar(outlook.id).status == "disconnected"
 
 
 ANCHOR = datetime.now(timezone.utc).replace(second=0, microsecond=0)

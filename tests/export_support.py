@@ -1,17 +1,17 @@
 """Test doubles for the output hub: a throwaway PostgreSQL database and a webhook receiver.
 
-The receiver is a real HTTP server on loopback that checks every request with the
-standardwebhooks package, the way a downstream automation would.
+The receiver is a real HTTP server on loopback (the sandboxes' plumbing, callvault/sandbox_http.py)
+that checks every request with the standardwebhooks package, the way a downstream automation would.
 """
-import json
 import os
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from callvault.sandbox_http import ApiError, LoopbackSandbox
 
 # The hub database is created on the test PostgreSQL server (TEST_DATABASE_URL's), else on the local one.
 HUB_SERVER_URL = os.environ.get("TEST_HUB_SERVER_URL") or (
@@ -54,56 +54,37 @@ def reset_hub(url: str) -> None:
         connection.execute("DROP TABLE IF EXISTS meeting_transcripts, meetings")
 
 
-class Receiver:
+class Receiver(LoopbackSandbox):
     """Answers with the queued statuses (then 200) and keeps every verified message. `on_message`, if
     set, is called with each verified message before the answer (as a downstream system would act)."""
 
     def __init__(self, secret: str = WEBHOOK_SECRET):
+        super().__init__()
         self.verifier = Webhook(secret)
         self.on_message = None
         self.statuses: list[int] = []
         self.messages: list[dict] = []   # verified: {"id", "type", "data"}
         self.rejected: list[str] = []    # why a request failed verification
-        self.lock = threading.Lock()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                try:
-                    payload = receiver.verifier.verify(body, dict(self.headers))
-                except WebhookVerificationError as exc:
-                    with receiver.lock:
-                        receiver.rejected.append(str(exc))
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    message = {"id": self.headers["webhook-id"], "type": payload["type"], "data": payload["data"],
-                               "status": status, "path": self.path}
-                    receiver.messages.append(message)
-                    if receiver.on_message:
-                        receiver.on_message(message)
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(json.dumps({"ok": status < 300}).encode())
+    @property
+    def url(self) -> str:
+        return self._server_url() + "/hooks/callvault"
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/callvault"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def _route(self, handler, entry, query, body):
+        try:
+            payload = self.verifier.verify(body, dict(handler.headers))
+        except WebhookVerificationError as exc:
+            with self._lock:
+                self.rejected.append(str(exc))
+            raise ApiError(401, None) from None
+        with self._lock:
+            status = self.statuses.pop(0) if self.statuses else 200
+            message = {"id": handler.headers["webhook-id"], "type": payload["type"], "data": payload["data"],
+                       "status": status, "path": handler.path}
+            self.messages.append(message)
+            if self.on_message:
+                self.on_message(message)
+        return status, {"ok": status < 300}, {}
 
 
 def closed_port() -> int:

@@ -3,7 +3,8 @@ import json
 from datetime import timedelta
 
 import requests
-from bot_support import MEET, at, attendee, bot_app, bots, calendar, event, sync_changed, tick, user  # noqa: F401
+from bot_support import (MEET, at, attendee, bot_app, bots, event, sent_meeting, sync_changed, tick,  # noqa: F401
+                         user)
 
 from callvault.bots import stats
 from callvault.dashboard import figures
@@ -19,10 +20,7 @@ def deliveries(**filters):
 def scheduled_bot(app, attendee, live_server, title="Customer call", start=None):
     attendee.project_webhook_url = live_server.url + "/webhooks/attendee"
     with app.app_context():
-        ada = user("ada@acme.test", name="Ada Lovelace")
-        sync_changed(event(calendar(ada, "ada@acme.test"), title, start or at(2)))
-        tick(attendee, at(1, 30))
-        [bot] = bots()
+        _, bot = sent_meeting(attendee, title, start, name="Ada Lovelace")
         return bot.id, bot.attendee_id
 
 

@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from bot_support import (MEET, NOW, ROOM, at, attendee, bot_app, bots, calendar, change, event,  # noqa: F401
-                         states, sync_changed, tick, user)
+                         sent_meeting, states, sync_changed, tick, user)
 
 from callvault.extensions import db
 
@@ -71,11 +71,7 @@ def test_which_events_get_bots(bot_app, attendee):
 
 def test_a_moved_event_reschedules_its_bot_and_a_new_link_is_followed(bot_app, attendee):
     with bot_app.app_context():
-        ada = user("ada@acme.test")
-        meeting = event(calendar(ada, "ada@acme.test"), "Review", at(2))
-        sync_changed(meeting)
-        tick(attendee, at(1, 30))
-        [bot] = bots()
+        meeting, bot = sent_meeting(attendee, "Review")
         remote = bot.attendee_id
 
         change(meeting, start_at=at(3), end_at=at(3, 30))
@@ -131,10 +127,7 @@ def test_deleted_event_relinks_to_another_attendees_copy_else_cancels(bot_app, a
 
 def test_a_meeting_cancelled_after_staging_makes_its_bot_leave(bot_app, attendee):
     with bot_app.app_context():
-        ada = user("ada@acme.test")
-        meeting = event(calendar(ada, "ada@acme.test"), "Late cancel", at(2))
-        sync_changed(meeting)
-        tick(attendee, at(1, 30))
+        meeting, _ = sent_meeting(attendee, "Late cancel")
         tick(attendee, at(1, 56))  # the service stages it 5 minutes ahead
         [bot] = bots()
         assert attendee.bots[bot.attendee_id]["state"] == "staged"
@@ -151,10 +144,7 @@ def test_a_meeting_cancelled_after_staging_makes_its_bot_leave(bot_app, attendee
 
 def test_a_meeting_moved_after_staging_gets_a_new_service_bot(bot_app, attendee):
     with bot_app.app_context():
-        ada = user("ada@acme.test")
-        meeting = event(calendar(ada, "ada@acme.test"), "Moved late", at(2))
-        sync_changed(meeting)
-        tick(attendee, at(1, 30))
+        meeting, _ = sent_meeting(attendee, "Moved late")
         tick(attendee, at(1, 56))
         [bot] = bots()
         first = bot.attendee_id
@@ -171,10 +161,7 @@ def test_a_meeting_moved_after_staging_gets_a_new_service_bot(bot_app, attendee)
 
 def test_a_missed_bot_follows_its_meeting_from_the_past_into_the_future(bot_app, attendee):
     with bot_app.app_context():
-        ada = user("ada@acme.test")
-        meeting = event(calendar(ada, "ada@acme.test"), "Slipped", at(2))
-        sync_changed(meeting)
-        tick(attendee, at(1, 30))
+        meeting, _ = sent_meeting(attendee, "Slipped")
         # The service never launches it (the seed's "stuck at scheduled"): nothing joins.
         tick(attendee, at(2, 11), stage=False)
         [bot] = bots()

@@ -173,4 +173,4 @@ def test_a_dry_run_logs_no_state_change(bot_app, attendee, runner, caplog):
     assert real.exit_code == 0 and "1 to create" in real.output
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "callvault"]
     [changed] = [e for e in logged if e["event"] == "bot_state_changed"]
-    assert (changed["from_state"], changed["to_state"]) == (None, "pending")
+    assert (changed["from_state"], changed["to_state"]) == (None, "pending") and changed["bot_id"] is not None

@@ -1,7 +1,7 @@
 """Talking to the bot service: outages, lost answers, Attendee's strict validation, missing settings."""
 import pytest
-from bot_support import (API_KEY, MEET, at, attendee, bot_app, bots, calendar, event, sync_changed,  # noqa: F401
-                         tick, user)
+from bot_support import (API_KEY, MEET, at, attendee, bot_app, bots, calendar, event, sent_meeting,  # noqa: F401
+                         sync_changed, tick, user)
 
 from callvault.bots.client import (AttendeeClient, AttendeeNotConfigured, AttendeeRefused, AttendeeUnavailable,
                                    ClientSettings)
@@ -135,9 +135,7 @@ def test_an_outage_past_join_at_sends_the_bot_at_once_or_marks_it_missed(bot_app
 def test_https_public_url_subscribes_bot_level_webhooks(bot_app, attendee):
     bot_app.config["PUBLIC_BASE_URL"] = "https://callvault.example"
     with bot_app.app_context():
-        ada = user("ada@acme.test")
-        sync_changed(event(calendar(ada, "ada@acme.test"), "Hooked", at(2)))
-        tick(attendee, at(1, 30))
+        sent_meeting(attendee, "Hooked")
     [sent] = attendee.requests_to("POST", "/api/v1/bots")
     assert sent["json"]["webhooks"] == [{"url": "https://callvault.example/webhooks/attendee",
                                          "triggers": ["bot.state_change"]}]
@@ -147,9 +145,6 @@ def test_https_public_url_subscribes_bot_level_webhooks(bot_app, attendee):
 def test_without_an_api_key_bots_wait_with_a_clear_reason(bot_app, attendee):
     bot_app.config["ATTENDEE_API_KEY"] = None
     with bot_app.app_context():
-        ada = user("ada@acme.test")
-        sync_changed(event(calendar(ada, "ada@acme.test"), "Unconfigured", at(2)))
-        tick(attendee, at(1, 30))
-        [bot] = bots()
+        _, bot = sent_meeting(attendee, "Unconfigured")
         assert bot.state == "pending" and "ATTENDEE_API_KEY is not set" in bot.last_error
         assert attendee.count() == 0

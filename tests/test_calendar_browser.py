@@ -1,5 +1,6 @@
 """Headless Chromium: the settings page shows each calendar's state, last sync, next renewal and error."""
-from calendar_support import MEMBER_EMAIL, at, calendar_app, connect, google, microsoft  # noqa: F401
+from calendar_support import (MEMBER_EMAIL, at, calendar_app, connect_both_then_lose_microsoft, google,  # noqa: F401
+                              microsoft)
 from playwright.sync_api import expect
 from test_dashboard_browser import sign_in
 
@@ -11,18 +12,9 @@ SCREENSHOT = "/tmp/callvault-calendars-settings.png"
 
 def test_settings_show_a_connected_and_a_disconnected_calendar(calendar_app, google, microsoft, client, auth, member,
                                                                drain, page, live_server):
-    google.add_user(MEMBER_EMAIL)
     google.add_event(MEMBER_EMAIL, "Standup", at(1), at(1, 1), hangoutLink="https://meet.google.com/abc-defg-hij")
-    microsoft.add_user(MEMBER_EMAIL)
-    auth.login(MEMBER_EMAIL)
-    connect(client, "google")
-    connect(client, "microsoft")
-    drain()
-    microsoft.revoke(MEMBER_EMAIL)
-    microsoft.expire_access_tokens()
+    connect_both_then_lose_microsoft(calendar_app, google, microsoft, client, auth, drain)
     with calendar_app.app_context():
-        outlook = Calendar.query.filter_by(provider="microsoft").one()
-        assert sync.sync_calendar(outlook.id).status == "disconnected"
         google.drop_next(3, "/calendar/v3")  # a network outage: an error shown, the calendar stays connected
         gmail = Calendar.query.filter_by(provider="google").one()
         assert sync.sync_calendar(gmail.id).status == "failed"

@@ -6,24 +6,28 @@ from callvault.extensions import db
 from callvault.models import FathomConnection
 
 
-def test_secrets_are_encrypted_at_rest(app, member):
+def stored_connection(app, member, **secrets) -> int:
+    """A FathomConnection of `member` with `secrets` set (encrypted), committed; its id."""
     with app.app_context():
         connection = FathomConnection(user_id=member)
-        connection.api_key = "fathom-key-123"
+        for name, value in secrets.items():
+            setattr(connection, name, value)
         db.session.add(connection)
         db.session.commit()
+        return connection.id
+
+
+def test_secrets_are_encrypted_at_rest(app, member):
+    connection_id = stored_connection(app, member, api_key="fathom-key-123")
+    with app.app_context():
         raw = db.session.execute(db.text("SELECT api_key_encrypted FROM fathom_connections")).scalar()
         assert "fathom-key-123" not in raw
-        assert db.session.get(FathomConnection, connection.id).api_key == "fathom-key-123"
+        assert db.session.get(FathomConnection, connection_id).api_key == "fathom-key-123"
 
 
 def test_keys_rotate_reencrypts_everything(app, runner, member):
     old_key = app.config["CREDENTIALS_ENCRYPTION_KEYS"][0]
-    with app.app_context():
-        connection = FathomConnection(user_id=member)
-        connection.api_key, connection.webhook_secret = "key-a", "whsec_b"
-        db.session.add(connection)
-        db.session.commit()
+    stored_connection(app, member, api_key="key-a", webhook_secret="whsec_b")
     new_key = Fernet.generate_key().decode()
     app.config["CREDENTIALS_ENCRYPTION_KEYS"] = [new_key, old_key]
     result = runner.invoke(args=["keys", "rotate"])
@@ -35,12 +39,7 @@ def test_keys_rotate_reencrypts_everything(app, runner, member):
 
 
 def test_an_undecryptable_secret_names_its_record(app, runner, member):
-    with app.app_context():
-        connection = FathomConnection(user_id=member)
-        connection.api_key = "key-a"
-        db.session.add(connection)
-        db.session.commit()
-        connection_id = connection.id
+    connection_id = stored_connection(app, member, api_key="key-a")
     app.config["CREDENTIALS_ENCRYPTION_KEYS"] = [Fernet.generate_key().decode()]
     with app.app_context():
         with pytest.raises(SecretUnreadable, match=f"FathomConnection {connection_id} api_key"):
@@ -52,12 +51,7 @@ def test_an_undecryptable_secret_names_its_record(app, runner, member):
 def test_a_page_that_meets_an_unreadable_secret_says_which_record(app, client, member):
     from flask import Blueprint
 
-    with app.app_context():
-        connection = FathomConnection(user_id=member)
-        connection.api_key = "key-a"
-        db.session.add(connection)
-        db.session.commit()
-        connection_id = connection.id
+    connection_id = stored_connection(app, member, api_key="key-a")
     probe = Blueprint("probe", __name__)
     probe.add_url_rule("/probe", "probe", lambda: db.session.get(FathomConnection, connection_id).api_key)
     app.register_blueprint(probe)

@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import csrf_from
 from fathom_support import MEMBER_EMAIL, fathom_app, sandbox, store_api_key  # noqa: F401  (fixtures)
-from webhook_support import PERSONAL_SECRET, SECRET, URL, encode, meeting, signed
+from webhook_support import PERSONAL_SECRET, SECRET, URL, encode, meeting, personal_key, signed  # noqa: F401  (a fixture)
 
 from callvault import accounts
 from callvault.extensions import db
@@ -22,16 +22,6 @@ def post_webhooks(client, *payloads, secret=SECRET):
     for payload in payloads:
         body = encode(payload)
         client.post(URL, data=body, headers=signed(body, secret=secret))
-
-
-@pytest.fixture
-def personal_key(app, other_member):
-    with app.app_context():
-        connection = FathomConnection(user_id=other_member, webhook_id="ikEoQ4bVoq4JYUmc", webhook_key="pErs0nal-k3y")
-        connection.webhook_secret = PERSONAL_SECRET
-        db.session.add(connection)
-        db.session.commit()
-    return "pErs0nal-k3y"
 
 
 def token_of(app, user_id):

@@ -9,13 +9,13 @@ import requests
 from conftest import TEST_REDIS_URL, LiveServer
 from export_support import HubProxy as TcpRelay
 from rq.job import Job
-from webhook_support import OLD_SECRET, PERSONAL_SECRET, SECRET, URL, encode, meeting, signed
+from webhook_support import OLD_SECRET, PERSONAL_SECRET, SECRET, URL, encode, meeting, personal_key, signed  # noqa: F401  (a fixture)
 
 from callvault.calls.store import upsert_call
 from callvault.extensions import db
 from callvault.fathom.mapping import meeting_to_call_data
 from callvault.jobs.periodic import PERIODIC_JOBS
-from callvault.models import Call, FathomConnection, ProcessedWebhook, User, WebhookDelivery
+from callvault.models import Call, ProcessedWebhook, User, WebhookDelivery
 from callvault.queues import drain_queues, enqueue, get_redis
 from callvault.webhooks import intake
 
@@ -249,16 +249,6 @@ def test_oauth_endpoint_without_its_secret_is_503_naming_the_variable(app, clien
     response, row = deliver(app, client, body, signed(body))
     assert response.status_code == 503 and "FATHOM_OAUTH_WEBHOOK_SECRET" in response.json["error"]["message"]
     assert row.status == "rejected" and "FATHOM_OAUTH_WEBHOOK_SECRET is not set" in row.error_message
-
-
-@pytest.fixture
-def personal_key(app, other_member):
-    with app.app_context():
-        connection = FathomConnection(user_id=other_member, webhook_id="ikEoQ4bVoq4JYUmc", webhook_key="k3y_-Abc")
-        connection.webhook_secret = PERSONAL_SECRET
-        db.session.add(connection)
-        db.session.commit()
-    return "k3y_-Abc"
 
 
 def test_personal_webhook_belongs_to_its_user(app, client, drain, member, other_member, personal_key):

@@ -1,10 +1,14 @@
-"""Shared by the webhook tests: secrets, a realistic meeting, and Standard-Webhooks signing."""
+"""Shared by the webhook tests: secrets, a realistic meeting, Standard-Webhooks signing, a personal webhook."""
 import base64
 import json
 import uuid
 from datetime import datetime, timezone
 
+import pytest
 from standardwebhooks import Webhook
+
+from callvault.extensions import db
+from callvault.models import FathomConnection
 
 SECRET = "whsec_" + base64.b64encode(b"oauth-app-secret-for-the-tests!!").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"the-secret-before-the-rotation!!").decode()
@@ -37,3 +41,14 @@ def signed(body: bytes, secret=SECRET, msg_id=None, at=None, secrets=None) -> di
 
 def encode(payload) -> bytes:
     return json.dumps(payload).encode()
+
+
+@pytest.fixture
+def personal_key(app, other_member):
+    """other_member's personal Fathom webhook, signed with PERSONAL_SECRET; returns its URL key."""
+    with app.app_context():
+        connection = FathomConnection(user_id=other_member, webhook_id="ikEoQ4bVoq4JYUmc", webhook_key="k3y_-Abc")
+        connection.webhook_secret = PERSONAL_SECRET
+        db.session.add(connection)
+        db.session.commit()
+    return "k3y_-Abc"

@@ -107,14 +107,10 @@ def _sentence(message) -> str:
 
 # --- the owner's buttons -------------------------------------------------------------------------
 
-def _own_calendar(calendar_id: int) -> Calendar:
-    return own_or_404(Calendar, calendar_id)
-
-
 @bp.post("/calendars/<int:calendar_id>/sync")
 @login_required
 def sync_now(calendar_id):
-    calendar = _own_calendar(calendar_id)
+    calendar = own_or_404(Calendar, calendar_id)
     if not calendar.is_connected:
         flash("This calendar is disconnected: connect it again first.", "error")
     else:
@@ -129,7 +125,7 @@ def sync_now(calendar_id):
 @bp.post("/calendars/<int:calendar_id>/disconnect")
 @login_required
 def disconnect(calendar_id):
-    calendar = _own_calendar(calendar_id)
+    calendar = own_or_404(Calendar, calendar_id)
     connections.disconnect(calendar)
     flash(f"{calendar.account_email} disconnected: push notifications stopped and its tokens deleted.", "info")
     return redirect(url_for("settings.index", _anchor="calendars"))

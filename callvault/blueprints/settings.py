@@ -15,26 +15,28 @@ def index():
     return render_template("settings/index.html", new_token=None)
 
 
+def _do(action, done: str, errors, anchor: str = ""):
+    """Run `action()` and flash `done`, or the error's message; then back to the settings page (at `anchor`)."""
+    try:
+        action()
+        flash(done, "info")
+    except errors as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    return redirect(url_for("settings.index") + anchor)
+
+
 @bp.post("/host-emails")
 @login_required
 def add_host_email():
-    try:
-        accounts.add_host_email(g.user, request.form.get("email", ""))
-        flash("Host email added.", "info")
-    except accounts.AccountError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    return redirect(url_for("settings.index"))
+    return _do(lambda: accounts.add_host_email(g.user, request.form.get("email", "")), "Host email added.",
+               accounts.AccountError)
 
 
 @bp.post("/host-emails/remove")
 @login_required
 def remove_host_email():
-    try:
-        accounts.remove_host_email(g.user, request.form.get("email", ""))
-        flash("Host email removed.", "info")
-    except accounts.AccountError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    return redirect(url_for("settings.index"))
+    return _do(lambda: accounts.remove_host_email(g.user, request.form.get("email", "")), "Host email removed.",
+               accounts.AccountError)
 
 
 @bp.post("/tokens")
@@ -47,34 +49,22 @@ def create_token():
 @bp.post("/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id):
-    try:
-        accounts.revoke_api_token(g.user, token_id)
-        flash("Token revoked.", "info")
-    except accounts.AccountError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    return redirect(url_for("settings.index"))
+    return _do(lambda: accounts.revoke_api_token(g.user, token_id), "Token revoked.", accounts.AccountError)
 
 
 @bp.post("/fathom-webhook")
 @login_required
 def register_fathom_webhook():
-    try:
-        fathom_webhooks.register_personal_webhook(g.user)
-        flash("Personal Fathom webhook registered: your new recordings will arrive by themselves.", "info")
-    except fathom_webhooks.WebhookSetupError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    return redirect(url_for("settings.index") + "#fathom-webhook")
+    return _do(lambda: fathom_webhooks.register_personal_webhook(g.user),
+               "Personal Fathom webhook registered: your new recordings will arrive by themselves.",
+               fathom_webhooks.WebhookSetupError, "#fathom-webhook")
 
 
 @bp.post("/fathom-webhook/delete")
 @login_required
 def delete_fathom_webhook():
-    try:
-        fathom_webhooks.delete_personal_webhook(g.user)
-        flash("Personal Fathom webhook deleted.", "info")
-    except fathom_webhooks.WebhookSetupError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    return redirect(url_for("settings.index") + "#fathom-webhook")
+    return _do(lambda: fathom_webhooks.delete_personal_webhook(g.user), "Personal Fathom webhook deleted.",
+               fathom_webhooks.WebhookSetupError, "#fathom-webhook")
 
 
 @bp.app_template_global("bot_auto_record")
@@ -85,9 +75,5 @@ def bot_auto_record(user) -> str:
 @bp.post("/auto-record")
 @login_required
 def set_auto_record():
-    try:
-        reconcile.set_auto_record(g.user, request.form.get("auto_record", ""))
-        flash("Recording bots: saved. Your upcoming meetings are updated in a moment.", "info")
-    except ValueError as exc:
-        flash(str(exc).capitalize() + ".", "error")
-    return redirect(url_for("settings.index") + "#auto-record")
+    return _do(lambda: reconcile.set_auto_record(g.user, request.form.get("auto_record", "")),
+               "Recording bots: saved. Your upcoming meetings are updated in a moment.", ValueError, "#auto-record")

@@ -1,4 +1,7 @@
 """Webhook receivers. Senders sign their requests instead of carrying a CSRF token."""
+from functools import partial
+from typing import Callable, Mapping
+
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wsgi import get_input_stream
 
@@ -13,20 +16,24 @@ csrf.exempt(bp)
 
 @bp.post("/fathom")
 def fathom_oauth_app():
-    body, preview, size = read_body()
-    if body is None:
-        return _respond(fathom_webhooks.reject_oversized(fathom_webhooks.OAUTH_APP_ENDPOINT, request.headers,
-                                                         preview, size))
-    return _respond(fathom_webhooks.receive_oauth_app(request.headers, body))
+    return answer_webhook(fathom_webhooks.receive_oauth_app,
+                          partial(fathom_webhooks.reject_oversized, fathom_webhooks.OAUTH_APP_ENDPOINT))
 
 
 @bp.post("/fathom/<path:key>")
 def fathom_personal(key):
+    return answer_webhook(partial(fathom_webhooks.receive_personal, key),
+                          partial(fathom_webhooks.reject_oversized, fathom_webhooks.PERSONAL_ENDPOINT))
+
+
+def answer_webhook(receive: Callable[[Mapping[str, str], bytes], Answer],
+                   reject_oversized: Callable[[Mapping[str, str], bytes, int | None], Answer]):
+    """Every webhook endpoint's answer: the body goes to `receive`, or when it is over the limit
+    (declared or chunked) its first bytes and size go to `reject_oversized`."""
     body, preview, size = read_body()
     if body is None:
-        return _respond(fathom_webhooks.reject_oversized(fathom_webhooks.PERSONAL_ENDPOINT, request.headers,
-                                                         preview, size))
-    return _respond(fathom_webhooks.receive_personal(key, request.headers, body))
+        return _respond(reject_oversized(request.headers, preview, size))
+    return _respond(receive(request.headers, body))
 
 
 READ_CHUNK = 1024 * 1024
@@ -54,15 +61,6 @@ def read_body() -> tuple[bytes | None, bytes, int | None]:
     if total > limit:
         return None, data[:PREVIEW_CAP], None
     return data, b"", None
-
-
-def _body_within_limit() -> bytes | None:
-    """The body, or None when it is over the limit. Kept for /webhooks/attendee, which imports it;
-    read_body() also returns an oversized body's first bytes, chunked or not."""
-    length = request.content_length
-    if length is not None and length > current_app.config["MAX_CONTENT_LENGTH"]:
-        return None  # unread, so the caller can still read its preview
-    return read_body()[0]
 
 
 def _respond(answer: Answer):

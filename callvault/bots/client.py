@@ -13,8 +13,7 @@ from urllib.parse import quote
 
 import requests
 
-from ..http_retry import RETRYABLE_STATUSES, Backoff, ServiceError, network_problem
-from ..timeutil import parse_instant as parse_time  # noqa: F401 (used by dispatcher and lifecycle)
+from ..http_retry import RETRYABLE_STATUSES, Backoff, ServiceError, SessionClient, network_problem
 
 DUPLICATE_KEY_MESSAGE = "deduplication key already in use"
 MAX_BACKOFF_SECONDS = 30.0
@@ -54,23 +53,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class AttendeeClient:
+class AttendeeClient(SessionClient):
     def __init__(self, settings: ClientSettings, sleep=time.sleep):
         if not settings.api_key:
             raise AttendeeNotConfigured("ATTENDEE_API_KEY is not set, so no bot can be sent to the bot service")
         if not settings.base_url:
             raise AttendeeNotConfigured("ATTENDEE_API_BASE_URL is not set")
         self.settings, self.sleep = settings, sleep
-        self.session = requests.Session()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().__init__()
 
     # --- endpoints -------------------------------------------------------------------------------
 

@@ -16,8 +16,6 @@ If the service is down, bots stay as they are and go out on a later tick, before
 where the outage allows. Errors are recorded on the bot, never raised.
 """
 import logging
-import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -26,10 +24,11 @@ from sqlalchemy import and_, or_, select
 from ..extensions import db
 from ..logs import log_event
 from ..models import Bot, utcnow
-from ..queues import get_redis
+from ..queues import redis_lock
+from ..timeutil import parse_instant
 from . import lifecycle, transcripts
 from .client import (AttendeeClient, AttendeeError, AttendeeNotConfigured, AttendeeNotFound, AttendeeRefused,
-                     AttendeeUnavailable, iso, parse_time)
+                     AttendeeUnavailable, iso)
 from .lifecycle import IN_MEETING, JOINED, PRE_JOIN, change_state, observe
 from .service import client_from_config
 
@@ -44,7 +43,7 @@ def tick(now: datetime | None = None) -> dict:
     """One pass over every bot that needs work. Returns counts per outcome."""
     now = now or utcnow()
     counts: dict[str, int] = {}
-    with _tick_lock() as held:
+    with redis_lock(TICK_LOCK_KEY, TICK_LOCK_SECONDS, wait_seconds=0) as held:  # a tick running: skip this one
         if not held:
             return {"skipped": 1}
         try:
@@ -125,7 +124,7 @@ def _step(bot: Bot, client: AttendeeClient | None, now: datetime,
         log_event("bot_service_error", logging.WARNING, bot_id=bot.id, error=type(exc).__name__, message=str(exc))
         outcome = "service_unavailable" if isinstance(exc, AttendeeUnavailable) else "refused"
     if bot.state in PRE_JOIN and _past_grace(bot, now):
-        _mark_missed(bot, now)
+        mark_missed(bot, now)
         outcome = "missed"
     return outcome, error
 
@@ -157,7 +156,7 @@ def _create(bot: Bot, client: AttendeeClient, now: datetime) -> None:
     remote, adopted = client.create_bot(payload)
     bot.attendee_id, bot.last_error = str(remote.get("id"))[:64], None
     if adopted:  # an earlier try made it: take its values, a PATCH follows if they differ
-        bot.remote_join_at, bot.remote_meeting_url = parse_time(remote.get("join_at")), remote.get("meeting_url")
+        bot.remote_join_at, bot.remote_meeting_url = parse_instant(remote.get("join_at")), remote.get("meeting_url")
     else:  # what we sent (Attendee may echo the URL in its own normal form); joining now is join_at
         bot.remote_join_at, bot.remote_meeting_url = bot.join_at, bot.meeting_url
     reason = "found at the bot service by its deduplication key" if adopted else "created at the bot service"
@@ -292,7 +291,8 @@ def _past_grace(bot: Bot, now: datetime) -> bool:
     return now > bot.join_at + timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
 
 
-def _mark_missed(bot: Bot, now: datetime) -> None:
+def mark_missed(bot: Bot, now: datetime) -> None:
+    """No sign of joining BOT_GRACE_MINUTES after join_at: missed, with why."""
     grace = current_app.config["BOT_GRACE_MINUTES"]
     if bot.attendee_id is None:
         why = "the bot service never took the bot" + (f" (last error: {bot.last_error})" if bot.last_error else "")
@@ -301,13 +301,3 @@ def _mark_missed(bot: Bot, now: datetime) -> None:
     change_state(bot, "missed", f"no sign of joining {grace} minutes after {bot.join_at:%Y-%m-%d %H:%M} UTC: {why}",
                  at=now)
 
-
-@contextmanager
-def _tick_lock():
-    connection, token = get_redis(), uuid.uuid4().hex
-    held = connection.set(TICK_LOCK_KEY, token, nx=True, ex=TICK_LOCK_SECONDS)
-    try:
-        yield bool(held)
-    finally:
-        if held and connection.get(TICK_LOCK_KEY) == token.encode():
-            connection.delete(TICK_LOCK_KEY)

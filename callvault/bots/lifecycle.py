@@ -28,9 +28,9 @@ from sqlalchemy import select
 from ..extensions import db
 from ..logs import log_event
 from ..models import BOT_STATES, Bot, BotTransition, WebhookDelivery, utcnow
+from ..timeutil import parse_instant
 from ..webhooks import intake
 from ..webhooks.intake import Rejected, Verdict
-from .client import parse_time
 
 SOURCE = "attendee"
 ENDPOINT = "/webhooks/attendee"
@@ -59,16 +59,20 @@ def rehearsal():
 
 
 def change_state(bot: Bot, to: str, reason: str, at: datetime | None = None) -> bool:
-    """Move a bot to `to` and record why. The caller commits. False if it was there already."""
+    """Move a bot to `to` and record why. The caller commits (a new bot is added and flushed here, so
+    that its id is known). False if it was there already."""
     if to not in BOT_STATES:
         raise ValueError(f"{to!r} is not a bot state")
     if bot.state == to:
         return False
-    at = at or utcnow()
-    bot.transitions.append(BotTransition(from_state=bot.state, to_state=to, reason=reason[:2000], at=at))
-    if not _rehearsing.get():
-        log_event("bot_state_changed", bot_id=bot.id, from_state=bot.state, to_state=to, reason=reason[:200])
+    at, before = at or utcnow(), bot.state
+    bot.transitions.append(BotTransition(from_state=before, to_state=to, reason=reason[:2000], at=at))
     bot.state, bot.state_reason, bot.state_changed_at = to, reason[:2000], at
+    if not _rehearsing.get():
+        if bot.id is None:  # a new bot: stored now, so that the log names it
+            db.session.add(bot)
+            db.session.flush()
+        log_event("bot_state_changed", bot_id=bot.id, from_state=before, to_state=to, reason=reason[:200])
     return True
 
 
@@ -152,7 +156,7 @@ def process_delivery(delivery: WebhookDelivery) -> None:
         log_event("bot_webhook_unknown_bot", bot=str(payload.get("bot_id"))[:64])
         return None
     event = str(data.get("event_type") or "state change")[:100]
-    observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_time(data.get("created_at")))
+    observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_instant(data.get("created_at")))
     db.session.commit()
     after_commit(bot)
     return None

@@ -13,8 +13,6 @@ dispatcher makes the service match the rows.
 """
 import hashlib
 import logging
-import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +24,7 @@ from sqlalchemy import and_, or_, select
 from ..extensions import db
 from ..logs import log_event
 from ..models import AUTO_RECORD_CHOICES, Bot, BotPreference, Calendar, CalendarEvent, User, utcnow
-from ..queues import enqueue, get_redis
+from ..queues import enqueue, redis_lock
 from .lifecycle import PRE_JOIN, change_state, rehearsal
 
 MOVABLE = ("pending", "scheduled", "staged", "missed")  # a bot that can still follow its meeting
@@ -164,12 +162,11 @@ def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
             _move(mover, key, first)
             plan.moved.append(_describe(first))
         else:
-            _create(key, first)
+            create_bot(key, first)
             plan.created.append(_describe(first))
     for bot in orphans:
         if bot.state in PRE_JOIN:
-            change_state(bot, "cancelled", "no calendar still wants this meeting (deleted, declined, or moved)")
-            bot.meeting_key = None  # the meeting may be wanted again later, by a new bot
+            cancel_bot(bot)
             plan.cancelled.append(f"bot {bot.id} ({bot.title or bot.meeting_url})")
     db.session.flush()
     if plan.changed:
@@ -185,12 +182,19 @@ def _wanting_events(url: str, start: datetime, modes: dict) -> list[CalendarEven
     return [e for e in rows if wants_bot(e, modes)]
 
 
-def _create(key: str, event: CalendarEvent) -> Bot:
+def create_bot(key: str, event: CalendarEvent, at: datetime | None = None) -> Bot:
+    """A new pending bot for the meeting `key`, held by `event` (added to the session)."""
     bot = Bot(meeting_key=key, meeting_url=event.meeting_url, join_at=event.start_at)
     _link(bot, event)
-    change_state(bot, "pending", f"meeting found in {event.calendar.account_email}'s calendar")
+    change_state(bot, "pending", f"meeting found in {event.calendar.account_email}'s calendar", at=at)
     db.session.add(bot)
     return bot
+
+
+def cancel_bot(bot: Bot, at: datetime | None = None) -> None:
+    """A bot no calendar wants any more; its meeting may be wanted again later, by a new bot."""
+    change_state(bot, "cancelled", "no calendar still wants this meeting (deleted, declined, or moved)", at=at)
+    bot.meeting_key = None
 
 
 def _move(bot: Bot, key: str, event: CalendarEvent) -> None:
@@ -215,17 +219,10 @@ def _describe(event: CalendarEvent) -> str:
 def _lock():
     """One reconcile at a time across processes: two copies of one meeting synced at once must not
     both create its bot (the unique meeting_key would refuse the second anyway)."""
-    connection, token = get_redis(), uuid.uuid4().hex
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while not connection.set(LOCK_KEY, token, nx=True, ex=LOCK_TTL_SECONDS):
-        if time.monotonic() > deadline:
+    with redis_lock(LOCK_KEY, LOCK_TTL_SECONDS, LOCK_WAIT_SECONDS) as held:
+        if not held:
             raise RuntimeError("another bot reconcile held the lock for too long; the periodic ensure retries")
-        time.sleep(0.05)
-    try:
         yield
-    finally:
-        if connection.get(LOCK_KEY) == token.encode():
-            connection.delete(LOCK_KEY)
 
 
 def request_reconcile(event_ids) -> None:

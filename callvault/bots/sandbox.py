@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import requests
 
 from ..sandbox_http import ApiError, LoopbackSandbox
+from ..timeutil import parse_instant
+from .client import iso
 
 CREATE_FIELDS = {"meeting_url", "bot_name", "bot_image", "metadata", "bot_chat_message", "join_at", "calendar_event_id",
                  "deduplication_key", "webhooks", "callback_settings", "external_media_storage_settings",
@@ -90,7 +92,7 @@ class AttendeeSandbox(LoopbackSandbox):
         """What Attendee's scheduler does at `now`: scheduled bots within 5 minutes of join_at are staged."""
         with self._lock:
             due = [b for b in self.bots.values()
-                   if b["state"] == "scheduled" and _parse(b["join_at"]) - STAGE_BEFORE <= self.now()]
+                   if b["state"] == "scheduled" and parse_instant(b["join_at"]) - STAGE_BEFORE <= self.now()]
         for bot in due:
             self.set_state(bot["id"], "staged", "staged")
 
@@ -100,7 +102,7 @@ class AttendeeSandbox(LoopbackSandbox):
         with self._lock:
             bot = self.bots[bot_id]
             old_state, bot["state"] = bot["state"], new_state
-            created = _iso(self.now())
+            created = iso(self.now())
             bot["events"].append({"type": event_type, "created_at": created})
         data = {"new_state": new_state, "old_state": old_state, "created_at": created, "event_type": event_type,
                 "event_sub_type": None}
@@ -226,9 +228,9 @@ class AttendeeSandbox(LoopbackSandbox):
             bot_id = "bot_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
             self.bots[bot_id] = {
                 "id": bot_id, "meeting_url": data["meeting_url"], "bot_name": data["bot_name"],
-                "metadata": data.get("metadata"), "join_at": _iso(join_at) if join_at else None,
+                "metadata": data.get("metadata"), "join_at": iso(join_at) if join_at else None,
                 "deduplication_key": key, "state": "scheduled" if join_at else "joining",
-                "events": [{"type": "join_requested", "created_at": _iso(self.now())}] if not join_at else [],
+                "events": [{"type": "join_requested", "created_at": iso(self.now())}] if not join_at else [],
                 "webhooks": data.get("webhooks") or []}
             return self._serialize(self.bots[bot_id])
 
@@ -239,7 +241,7 @@ class AttendeeSandbox(LoopbackSandbox):
         if value is None:
             errors["join_at"] = ["This field may not be null."]
             return None
-        moment = _parse(value) if isinstance(value, str) else None
+        moment = parse_instant(value)
         if moment is None:
             errors["join_at"] = ["Datetime has wrong format. Use one of these formats instead: "
                                  "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."]
@@ -295,7 +297,7 @@ class AttendeeSandbox(LoopbackSandbox):
         if errors:
             raise ApiError(400, errors)
         with self._lock:
-            new_join = _iso(join_at) if join_at else bot["join_at"]
+            new_join = iso(join_at) if join_at else bot["join_at"]
             new_url = data.get("meeting_url", bot["meeting_url"])
             if (new_join != bot["join_at"] or new_url != bot["meeting_url"]) and bot["state"] != "scheduled":
                 raise ApiError(400, {"error": f"Bot is in state {bot['state']} but the join_at or meeting_url can "
@@ -337,15 +339,3 @@ def _meeting_url_ok(url: str) -> bool:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     return parts.scheme == "https" and any(host == h or host.endswith("." + h) for h in MEETING_HOSTS)
-
-
-def _parse(value: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -6,10 +6,12 @@ come from the calendar event's attendees. `upsert_call` records the exports, whi
 transaction commits. A failed fetch is retried by the dispatcher, with backoff.
 """
 import logging
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..calls.store import CallData, ParticipantData, SegmentData, upsert_call
 from ..extensions import db
@@ -120,9 +122,13 @@ def link_fathom(bot: Bot) -> Call | None:
     candidates = db.session.scalars(select(Call).where(
         Call.source == "fathom", Call.started_at >= bot.join_at - FATHOM_MATCH_WINDOW,
         Call.started_at <= bot.join_at + FATHOM_MATCH_WINDOW).order_by(Call.started_at, Call.id)).all()
+    people = defaultdict(set)  # every candidate's participants, in one query
+    if candidates:
+        for call_id, email in db.session.execute(select(Participant.call_id, Participant.email).where(
+                Participant.call_id.in_([call.id for call in candidates]))):
+            people[call_id].add(email)
     for call in candidates:
-        people = set(db.session.scalars(select(Participant.email).where(Participant.call_id == call.id)))
-        if call.owner_id == bot.owner_id or (people | {call.recorded_by_email}) & emails:
+        if call.owner_id == bot.owner_id or (people[call.id] | {call.recorded_by_email}) & emails:
             bot.fathom_call_id = call.id
             log_event("bot_linked_to_fathom", bot_id=bot.id, call_id=bot.call_id, fathom_call_id=call.id)
             return call
@@ -132,7 +138,8 @@ def link_fathom(bot: Bot) -> Call | None:
 def link_recent(now: datetime) -> int:
     """Fathom recordings often arrive after the bot's transcript: link those of the last two days."""
     bots = db.session.scalars(select(Bot).where(Bot.call_id.is_not(None), Bot.fathom_call_id.is_(None),
-                                                Bot.join_at >= now - timedelta(days=2)))
+                                                Bot.join_at >= now - timedelta(days=2))
+                              .options(selectinload(Bot.owner), selectinload(Bot.event)))
     linked = sum(1 for bot in bots if link_fathom(bot) is not None)
     db.session.commit()
     return linked

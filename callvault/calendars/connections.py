@@ -14,6 +14,7 @@ from ..logs import log_event
 from ..models import Calendar, CalendarCredential, HostEmail, User, utcnow
 from . import oauth
 from .google_client import GoogleCalendarClient
+from .listeners import Listeners
 from .microsoft_client import MicrosoftGraphClient
 from .oauth import GOOGLE, PROVIDERS, Provider
 from .transport import AuthRevoked, HttpSettings, NotConfigured, ProviderError, TokenSource
@@ -196,30 +197,20 @@ def _mark_connected(calendar: Calendar) -> None:
 
 # --- disconnecting -------------------------------------------------------------------------------
 
-_disconnect_listeners: list[Callable[[int], None]] = []
+_disconnect_listeners = Listeners("calendar_disconnect_listener_failed")
 
 
 def on_disconnected(listener: Callable[[int], None]) -> Callable[[int], None]:
     """Register `listener(calendar_id)`, called once a disconnect (by the owner or by a definitive
     auth failure) is committed; how recording bots let go of its meetings at once. A listener that
     raises is logged and never fails the disconnect. Registering the same function twice has no effect."""
-    if listener not in _disconnect_listeners:
-        _disconnect_listeners.append(listener)
-    return listener
-
-
-def _notify_disconnected(calendar_id: int) -> None:
-    for listener in list(_disconnect_listeners):
-        try:
-            listener(calendar_id)
-        except Exception as exc:  # noqa: BLE001 - a listener's bug must not fail the disconnect
-            db.session.rollback()
-            log_event("calendar_disconnect_listener_failed", logging.ERROR, calendar_id=calendar_id,
-                      listener=getattr(listener, "__name__", repr(listener)), error=type(exc).__name__)
+    return _disconnect_listeners.add(listener)
 
 
 def mark_auth_revoked(calendar_id: int, reason: str) -> None:
-    """The provider refused the grant for good: disconnect, and tell the owner (Settings and a banner)."""
+    """The provider refused the grant for good: disconnect, and tell the owner (Settings and a banner).
+    The session's pending work is discarded first: it was made with the dead grant."""
+    db.session.rollback()
     calendar = db.session.get(Calendar, calendar_id)
     calendar.state = "disconnected"
     calendar.disconnected_reason = reason
@@ -231,7 +222,7 @@ def mark_auth_revoked(calendar_id: int, reason: str) -> None:
     db.session.commit()
     log_event("calendar_disconnected", logging.WARNING, calendar_id=calendar_id, user_id=calendar.user_id,
               reason=reason)
-    _notify_disconnected(calendar_id)
+    _disconnect_listeners.notify(calendar_id)
 
 
 def disconnect(calendar: Calendar) -> None:
@@ -249,4 +240,4 @@ def disconnect(calendar: Calendar) -> None:
         db.session.delete(credential)
     db.session.commit()
     log_event("calendar_disconnected", calendar_id=calendar.id, user_id=calendar.user_id, reason="by owner")
-    _notify_disconnected(calendar.id)
+    _disconnect_listeners.notify(calendar.id)

@@ -6,6 +6,7 @@ transient; 410 means the sync token is gone and a full sync is needed; other 4xx
 from datetime import datetime
 from urllib.parse import quote
 
+from ..http_retry import RETRYABLE_STATUSES
 from .transport import ApiClient, ProviderError, SyncStateGone, TransientError, retry_after_seconds
 
 PAGE_SIZE = 250  # Google's default; a page may hold fewer and still have a next page
@@ -63,7 +64,7 @@ class GoogleCalendarClient(ApiClient):
         message, reason = _error(response)
         if status == 410:
             raise SyncStateGone(f"Google Calendar: the sync token is no longer valid ({message})", status)
-        if status in (429, 500, 502, 503, 504) or (status == 403 and reason in RATE_LIMIT_REASONS):
+        if status in RETRYABLE_STATUSES or (status == 403 and reason in RATE_LIMIT_REASONS):
             raise TransientError(f"Google Calendar answered {status}", status, retry_after_seconds(response))
         if status == 401:
             raise ProviderError("Google Calendar rejected a freshly refreshed access token (401)", status)

@@ -7,6 +7,7 @@ means a full resync. Push uses Graph subscriptions on `me/events`.
 from datetime import datetime
 from urllib.parse import quote
 
+from ..http_retry import RETRYABLE_STATUSES
 from .transport import ApiClient, ProviderError, SyncStateGone, TransientError, retry_after_seconds
 
 PAGE_SIZE = 50
@@ -67,7 +68,7 @@ class MicrosoftGraphClient(ApiClient):
         code, message = _error(response)
         if status == 410 or (code or "").lower() in SYNC_STATE_CODES:
             raise SyncStateGone(f"Microsoft Graph: the delta link is no longer valid ({code or status})", status)
-        if status in (429, 500, 502, 503, 504):
+        if status in RETRYABLE_STATUSES:
             raise TransientError(f"Microsoft Graph answered {status}", status, retry_after_seconds(response))
         if status == 401:
             raise ProviderError("Microsoft Graph rejected a freshly refreshed access token (401)", status)

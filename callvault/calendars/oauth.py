@@ -20,6 +20,7 @@ from authlib.oauth2.rfc7523 import JWTBearerGrant
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from ..http_retry import network_problem
 from .transport import AuthRevoked, HttpSettings, NotConfigured, ProviderError, TransientError, retrying
 
 GOOGLE_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
@@ -186,8 +187,7 @@ def _token_call(config, provider: Provider, call) -> dict:
             raise TransientError(f"{where} answered with an error page") from None
         except requests.RequestException as exc:
             status = exc.response.status_code if getattr(exc, "response", None) is not None else None
-            problem = f"answered {status}" if status else (
-                "timed out" if isinstance(exc, requests.Timeout) else "could not be reached")
+            problem = f"answered {status}" if status else network_problem(exc)
             raise TransientError(f"{where} {problem}", status) from None
         if not token.get("access_token"):
             raise ProviderError(f"{where} answered without an access token")

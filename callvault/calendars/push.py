@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 import redis
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..logs import log_event
@@ -65,7 +66,6 @@ def create_channel(calendar: Calendar) -> WatchChannel | None:
                                        expires_at=parse_instant(answer.get("expirationDateTime"))
                                        or utcnow() + MICROSOFT_LIFETIME)
     except AuthRevoked as exc:
-        db.session.rollback()
         mark_auth_revoked(calendar.id, str(exc))
         return None
     except CalendarError as exc:
@@ -101,7 +101,6 @@ def renew_channel(channel: WatchChannel) -> WatchChannel | None:
         with client_for(calendar) as client:
             answer = client.renew_subscription(channel.channel_id, utcnow() + MICROSOFT_LIFETIME)
     except AuthRevoked as exc:
-        db.session.rollback()
         mark_auth_revoked(calendar.id, str(exc))
         return None
     except CalendarError as exc:
@@ -158,7 +157,7 @@ def manage_channels(create_missing: bool = True, renew_expiring: bool = True) ->
     none left running for disconnected ones."""
     report = ManageReport()
     soon = utcnow() + RENEW_BEFORE
-    for calendar in Calendar.query.order_by(Calendar.id).all():
+    for calendar in Calendar.query.options(selectinload(Calendar.channels)).order_by(Calendar.id).all():
         active = [c for c in calendar.channels if c.state == "active"]
         if not calendar.is_connected:
             for channel in active:

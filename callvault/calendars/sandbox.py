@@ -32,6 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from ..sandbox_http import ApiError, LoopbackSandbox
+from ..timeutil import parse_instant
 
 GOOGLE_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -56,6 +57,7 @@ class _Sandbox(LoopbackSandbox):
         self._access_tokens: dict[str, dict] = {}
         self._refresh_tokens: dict[str, dict] = {}
         self.token_lifetime_seconds = 3600
+        self._seq = 0  # a change counter: sync tokens and delta links remember how far they saw
 
     @property
     def root_url(self) -> str:
@@ -146,6 +148,10 @@ class _Sandbox(LoopbackSandbox):
     def _oauth_error_body(self, error: str, description: str) -> dict:
         return {"error": error, "error_description": description}
 
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
     def _bearer(self, handler) -> dict:
         authorization = handler.headers.get("Authorization", "")
         with self._lock:
@@ -177,7 +183,6 @@ class GoogleSandbox(_Sandbox):
         super().__init__(**kwargs)
         self.page_size = page_size
         self.max_channel_ttl_seconds = max_channel_ttl_seconds
-        self._seq = 0
         self._calendars: dict[str, dict] = {}     # email -> {"events": {id: event}, "min_seq": int}
         self._consented: set[tuple[str, str]] = set()
         self._service_accounts: dict[str, dict] = {}
@@ -211,10 +216,6 @@ class GoogleSandbox(_Sandbox):
     def set_delegation(self, client_email: str, delegated: bool) -> None:
         with self._lock:
             self._service_accounts[client_email]["delegated"] = delegated
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
 
     def add_event(self, email: str, summary: str, start: datetime, end: datetime, **fields) -> dict:
         """An event as events.list shows it; `fields` adds or overrides any property."""
@@ -435,7 +436,7 @@ class GoogleSandbox(_Sandbox):
                                                   "fullSyncRequired"))
             items = [e for e in events if e["_seq"] > since]
         else:
-            start, end = _parse_rfc3339(query.get("timeMin")), _parse_rfc3339(query.get("timeMax"))
+            start, end = parse_instant(query.get("timeMin")), parse_instant(query.get("timeMax"))
             items = [e for e in events if (e["status"] != "cancelled" or query.get("showDeleted") == "true")
                      and _overlaps(e, start, end)]
         items.sort(key=lambda e: ((e.get("start") or {}).get("dateTime") or "", e["id"]))
@@ -514,7 +515,6 @@ class MicrosoftSandbox(_Sandbox):
         self.tenants = set(tenants)
         self.validate_subscriptions = validate_subscriptions
         self.single_use_refresh_tokens = single_use_refresh_tokens
-        self._seq = 0
         self._mailboxes: dict[str, dict] = {}  # email -> {"events": {id: event}, "min_seq": int}
         self._rounds: dict[str, dict] = {}     # skip tokens -> the rest of a round
         self.subscriptions: dict[str, dict] = {}
@@ -562,10 +562,6 @@ class MicrosoftSandbox(_Sandbox):
             event["_changed"] = ()
             mailbox["events"][event_id] = event
             return _public(event)
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
 
     def update_event(self, email: str, event_id: str, **changes) -> dict:
         with self._lock:
@@ -714,7 +710,7 @@ class MicrosoftSandbox(_Sandbox):
             if not isinstance(state, dict) or state.get("seq", -1) < min_seq:
                 raise ApiError(410, {"error": {"code": "syncStateNotFound",
                                                "message": "The sync state generation is not found."}})
-            start, end = _parse_rfc3339(state["start"]), _parse_rfc3339(state["end"])
+            start, end = parse_instant(state["start"]), parse_instant(state["end"])
             items = []
             for event in (e for e in events if e["_seq"] > state["seq"]):
                 if event.get("_deleted") or not _overlaps(event, start, end):
@@ -731,7 +727,7 @@ class MicrosoftSandbox(_Sandbox):
                 raise ApiError(400, {"error": {"code": "ErrorInvalidParameter",
                                                "message": "startDateTime and endDateTime are required"}})
             state = {"start": query["startDateTime"], "end": query["endDateTime"]}
-            start, end = _parse_rfc3339(state["start"]), _parse_rfc3339(state["end"])
+            start, end = parse_instant(state["start"]), parse_instant(state["end"])
             items = [_public(e) for e in events if not e.get("_deleted") and _overlaps(e, start, end)]
         return self._delta_page({"items": items, "size": size, "state": dict(state, seq=snapshot)})
 
@@ -752,7 +748,7 @@ class MicrosoftSandbox(_Sandbox):
         missing = [k for k in ("changeType", "notificationUrl", "resource", "expirationDateTime") if not request.get(k)]
         if missing:
             raise ApiError(400, {"error": {"code": "InvalidRequest", "message": f"{missing[0]} is required"}})
-        expires = _parse_rfc3339(request["expirationDateTime"])
+        expires = parse_instant(request["expirationDateTime"])
         if expires is None or expires > datetime.now(timezone.utc) + GRAPH_MAX_SUBSCRIPTION:
             raise ApiError(400, {"error": {"code": "InvalidRequest", "message": "Subscription expiration can only be "
                                            "4230 minutes in the future."}})
@@ -797,7 +793,7 @@ class MicrosoftSandbox(_Sandbox):
                 del self.subscriptions[subscription_id]
                 return 204, None, {}
             if method == "PATCH":
-                expires = _parse_rfc3339(json.loads(body or b"{}").get("expirationDateTime"))
+                expires = parse_instant(json.loads(body or b"{}").get("expirationDateTime"))
                 if expires is None or expires > datetime.now(timezone.utc) + GRAPH_MAX_SUBSCRIPTION:
                     raise ApiError(400, {"error": {"code": "InvalidRequest", "message": "bad expirationDateTime"}})
                 sub["expirationDateTime"] = _rfc3339(expires)
@@ -823,20 +819,10 @@ def _graph_time(moment: datetime) -> dict:
     return {"dateTime": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
 
 
-def _parse_rfc3339(value) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _event_bounds(event: dict) -> tuple[datetime | None, datetime | None]:
     start, end = event.get("start") or {}, event.get("end") or {}
-    return (_parse_rfc3339(start.get("dateTime") or start.get("date")),
-            _parse_rfc3339(end.get("dateTime") or end.get("date")))
+    return (parse_instant(start.get("dateTime") or start.get("date")),
+            parse_instant(end.get("dateTime") or end.get("date")))
 
 
 def _overlaps(event: dict, start: datetime | None, end: datetime | None) -> bool:

@@ -33,6 +33,7 @@ from ..models import Calendar, CalendarEvent, utcnow
 from ..queues import enqueue, get_redis, redis_lock
 from .connections import client_for, mark_auth_revoked
 from .event_data import EventData, from_google, from_microsoft
+from .listeners import Listeners
 from .transport import AuthRevoked, CalendarError, SyncStateGone
 
 DAYS_BACK, DAYS_AHEAD = 1, 28
@@ -79,7 +80,7 @@ class SyncResult:
 
 
 ChangeListener = Callable[[int, EventChanges], None]
-_listeners: list[ChangeListener] = []
+_listeners = Listeners("calendar_change_listener_failed")
 
 
 def on_events_changed(listener: ChangeListener) -> ChangeListener:
@@ -87,27 +88,16 @@ def on_events_changed(listener: ChangeListener) -> ChangeListener:
     (in the sync's app context, rows committed; also after a sync that failed part-way, for the
     pages it stored). A listener that raises is logged and never fails the sync. Usable as a
     decorator; registering the same function twice has no effect."""
-    if listener not in _listeners:
-        _listeners.append(listener)
-    return listener
+    return _listeners.add(listener)
 
 
 def remove_listener(listener: ChangeListener) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
+    _listeners.remove(listener)
 
 
 def _notify(calendar_id: int, changes: EventChanges) -> None:
-    if not changes:
-        return
-    for listener in list(_listeners):
-        try:
-            listener(calendar_id, changes)
-        except Exception as exc:  # noqa: BLE001 - one listener's bug must not fail the sync
-            db.session.rollback()
-            log_event("calendar_change_listener_failed", logging.ERROR, calendar_id=calendar_id,
-                      listener=getattr(listener, "__qualname__", repr(listener)), error=type(exc).__name__,
-                      message=str(exc)[:300])
+    if changes:
+        _listeners.notify(calendar_id, changes)
 
 
 def window(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -158,8 +148,7 @@ def _enqueue(calendar_id: int, token: str) -> None:
 
 def run_requested_sync(calendar_id: int) -> SyncResult:
     """The queued job: sync, then queue one more sync if a request came in meanwhile."""
-    pending, again = _keys(calendar_id)
-    get_redis().delete(again)  # requests made until now are served by this sync
+    get_redis().delete(_keys(calendar_id)[1])  # requests made until now ("sync again") are served by this sync
     try:
         return sync_calendar(calendar_id)
     finally:
@@ -215,7 +204,6 @@ def sync_calendar(calendar_id: int, full: bool = False) -> SyncResult:
         try:
             result = _run(calendar, full, changes)
         except AuthRevoked as exc:
-            db.session.rollback()
             mark_auth_revoked(calendar_id, str(exc))
             result = SyncResult(calendar_id, "disconnected", message=str(exc), changes=changes)
         except CalendarError as exc:

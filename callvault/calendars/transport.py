@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 
 import requests
 
-from ..http_retry import Backoff, ServiceError, network_problem
+from ..http_retry import Backoff, ServiceError, SessionClient, network_problem
 
 MAX_BACKOFF_SECONDS = 60.0
 T = TypeVar("T")
@@ -97,7 +97,7 @@ class TokenSource:
         raise NotImplementedError
 
 
-class ApiClient:
+class ApiClient(SessionClient):
     """One requests.Session per service; subclasses say how that service reports failures."""
 
     service = "the calendar provider"
@@ -107,16 +107,7 @@ class ApiClient:
         self.tokens = tokens
         self.settings = settings
         self.sleep = sleep
-        self.session = requests.Session()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().__init__()
 
     def request(self, method: str, url: str, *, params=None, json=None, headers=None, retry: bool = True) -> dict:
         """Send with the current token, retrying transient failures; after a 401, refresh the token

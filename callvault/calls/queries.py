@@ -2,7 +2,7 @@
 import base64
 import binascii
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, or_, select
@@ -60,33 +60,30 @@ def parse_datetime(value, name: str) -> datetime | None:
     return parsed
 
 
-def _apply_filters(query, filters: CallFilters):
+def filtered_calls(user: User, filters: CallFilters):
+    """SELECT of the calls `user` may see that pass `filters` other than `q` (unordered). The words of
+    `q` are no single SQL filter: see list_calls and search.results."""
+    query = visible_calls(user)
     if filters.source:
         query = query.where(Call.source == filters.source)
     if filters.since:
         query = query.where(Call.started_at >= filters.since)
     if filters.until:
         query = query.where(Call.started_at < filters.until)
-    if filters.q:
-        query = query.where(fulltext.call_filter(fulltext.parse(filters.q), db.session.get_bind().dialect.name))
     return query
 
 
-def filtered_calls(user: User, filters: CallFilters):
-    """SELECT of the calls `user` may see that pass `filters` (unordered)."""
-    return _apply_filters(visible_calls(user), filters)
-
-
-def encode_cursor(call: Call) -> str:
-    raw = json.dumps([call.started_at.isoformat(), call.id]).encode()
+def encode_cursor(moment: datetime, row_id: int) -> str:
+    """The keyset cursor after a row of a newest-first page ordered by (moment, id); decode_cursor reads it."""
+    raw = json.dumps([moment.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started, call_id = json.loads(raw)
-        return datetime.fromisoformat(started), int(call_id)
+        moment, row_id = json.loads(raw)
+        return datetime.fromisoformat(moment), int(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise QueryError("cursor is not one this server gave out") from None
 
@@ -94,7 +91,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def list_calls(user: User, filters: CallFilters, cursor: str | None = None,
                limit: int = 25) -> tuple[list[Call], str | None]:
     """Newest first. Returns (calls, next_cursor); next_cursor is None on the last page."""
-    query = filtered_calls(user, replace(filters, q=""))
+    query = filtered_calls(user, filters)
     if cursor:
         started, call_id = decode_cursor(cursor)
         query = query.where(or_(Call.started_at < started, and_(Call.started_at == started, Call.id < call_id)))
@@ -106,5 +103,5 @@ def list_calls(user: User, filters: CallFilters, cursor: str | None = None,
         calls = [found[call_id] for call_id in ids]
     else:
         calls = list(db.session.scalars(query.limit(limit + 1)))
-    next_cursor = encode_cursor(calls[limit - 1]) if len(calls) > limit else None
+    next_cursor = encode_cursor(calls[limit - 1].started_at, calls[limit - 1].id) if len(calls) > limit else None
     return calls[:limit], next_cursor

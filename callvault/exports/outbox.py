@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from ..after_commit import enqueue_after_commit, enqueue_each, remember
+from ..after_commit import enqueue_after_commit, enqueue_each, queue_due_rows, remember
 from ..extensions import db
 from ..models import Call, CallExport, utcnow
 
@@ -61,20 +61,12 @@ enqueue_after_commit(_TO_ENQUEUE, enqueue_exports)
 
 
 def queue_due_exports(limit: int = QUEUE_BATCH) -> int:
-    """Queue exports whose retry time has come (the periodic job). Each is leased before queuing so
-    the next tick does not queue it again while it waits its turn."""
+    """Queue exports whose retry time has come (the periodic job), leased so the next tick leaves them
+    alone while they wait their turn; one a worker holds (locked_until) is left to it."""
     now = utcnow()
-    ids = list(db.session.scalars(
-        select(CallExport.id)
-        .where(CallExport.status.in_(("pending", "failed")), CallExport.next_attempt_at <= now,
-               or_(CallExport.locked_until.is_(None), CallExport.locked_until < now))
-        .order_by(CallExport.next_attempt_at).limit(limit)))
-    if not ids:
-        return 0
-    db.session.execute(update(CallExport).where(CallExport.id.in_(ids))
-                       .values(next_attempt_at=now + QUEUED_LEASE))
-    db.session.commit()
-    return enqueue_exports(ids)
+    return queue_due_rows(CallExport.id, enqueue_exports,
+                          or_(CallExport.locked_until.is_(None), CallExport.locked_until < now),
+                          lease=QUEUED_LEASE, limit=limit, now=now)
 
 
 def make_due(call_ids: list[int] | None = None, since: datetime | None = None, targets: list[str] | None = None,

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import requests
 
-from ..http_retry import RETRYABLE_STATUSES, Backoff, ServiceError, network_problem
+from ..http_retry import RETRYABLE_STATUSES, Backoff, ServiceError, SessionClient, network_problem
 from .ratelimit import RateLimiter
 
 INCLUDE_FLAGS = ("include_transcript", "include_summary", "include_action_items")
@@ -71,23 +71,14 @@ class ClientSettings:
     retry_base_seconds: float = 1.0
 
 
-class FathomClient:
+class FathomClient(SessionClient):
     def __init__(self, settings: ClientSettings, auth: Auth, limiter: RateLimiter, sleep=time.sleep):
         self.settings = settings
         self.auth = auth
         self.limiter = limiter
         self.sleep = sleep
-        self.session = requests.Session()
+        super().__init__()
         self.calls = 0  # requests sent, for progress reports and the benchmark
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # --- endpoints -------------------------------------------------------------------------------
 

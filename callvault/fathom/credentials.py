@@ -203,9 +203,9 @@ class CheckResult:
     ok: bool
     message: str
 
-    @property
-    def label(self) -> str:
-        return "OAuth" if self.kind == OAUTH else "API key"
+
+def _kind_name(kind: str) -> str:
+    return "OAuth" if kind == OAUTH else "The API key"
 
 
 def _account_email(meetings: list[dict], user: User) -> str | None:
@@ -225,7 +225,7 @@ def _probe(client: FathomClient, user: User) -> tuple[str | None, int, bool]:
 
 
 def _describe(kind: str, email: str | None, count: int, more: bool) -> str:
-    name = "OAuth" if kind == OAUTH else "The API key"
+    name = _kind_name(kind)
     account = f"Fathom account {email}" if email else "a Fathom account with no meetings yet"
     seen = f"{count}{'+' if more else ''} meeting{'s' if count != 1 or more else ''} visible"
     return f"{name} works: {account} ({seen})."
@@ -291,16 +291,16 @@ def test_connection(user: User, kinds=(OAUTH, API_KEY)) -> list[CheckResult]:
             emails.append(email)
             results.append(CheckResult(kind, True, _describe(kind, email, count, more)))
         except (FathomError, oauth.OAuthNotConfigured) as exc:
-            results.append(CheckResult(kind, False, f"{'OAuth' if kind == OAUTH else 'The API key'} "
-                                                    f"does not work: {exc}."))
+            results.append(CheckResult(kind, False, f"{_kind_name(kind)} does not work: {exc}."))
         db.session.expire(connection)
     working = [r for r in results if r.ok]
     if working:
         fields = {"status": "ok", "last_checked_at": utcnow(),
                   "last_error": None if len(working) == len(results) else
                   " ".join(r.message for r in results if not r.ok)}
-        if next(filter(None, emails), None):
-            fields["account_email"] = next(filter(None, emails))
+        account_email = next(filter(None, emails), None)
+        if account_email:
+            fields["account_email"] = account_email
         _update(connection.id, **fields)
     elif results:
         mark_needs_attention(connection.id, " ".join(r.message for r in results))

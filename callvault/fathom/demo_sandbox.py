@@ -14,6 +14,7 @@ from ..demo import DEMO_EMAIL
 from ..extensions import db
 from ..logs import log_event
 from ..models import FathomConnection, User
+from .credentials import get_connection
 from .sandbox import FathomSandbox
 
 DEMO_MEETINGS = 60
@@ -53,7 +54,7 @@ def connect_demo_account(sandbox: FathomSandbox) -> bool:
         return False
     if user is None:
         return False
-    connection = FathomConnection.query.filter_by(user_id=user.id).first() or FathomConnection(user_id=user.id)
+    connection = get_connection(user) or FathomConnection(user_id=user.id)
     connection.api_key = sandbox.add_api_key(DEMO_EMAIL)
     # tokens from an earlier process's sandbox can never work again
     connection.access_token = connection.refresh_token = connection.token_expires_at = None

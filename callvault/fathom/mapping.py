@@ -6,6 +6,7 @@ so everything is read defensively; a payload without a recording id is rejected.
 from datetime import datetime, timedelta, timezone
 
 from ..calls.store import ActionItemData, CallData, ParticipantData, SegmentData
+from ..timeutil import parse_instant
 
 
 class NotAMeeting(ValueError):
@@ -26,16 +27,6 @@ def recording_id_of(payload) -> str:
     if not text or len(text) > 128:
         raise NotAMeeting("recording_id is not a usable id")
     return text
-
-
-def parse_time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def timestamp_to_ms(value) -> int:
@@ -105,9 +96,10 @@ def meeting_to_call_data(meeting: dict, transcript=None, summary=None, items=Non
     (OAuth apps fetch them from /recordings/{id}/… separately)."""
     external_id = recording_id_of(meeting)
     recorded_by = _dict(meeting.get("recorded_by"))
-    started = (parse_time(meeting.get("recording_start_time")) or parse_time(meeting.get("scheduled_start_time"))
-               or parse_time(meeting.get("created_at")) or datetime.now(timezone.utc))
-    ended = parse_time(meeting.get("recording_end_time")) or parse_time(meeting.get("scheduled_end_time"))
+    started = (parse_instant(meeting.get("recording_start_time"))
+               or parse_instant(meeting.get("scheduled_start_time"))
+               or parse_instant(meeting.get("created_at")) or datetime.now(timezone.utc))
+    ended = parse_instant(meeting.get("recording_end_time")) or parse_instant(meeting.get("scheduled_end_time"))
     segments = transcript_segments(meeting.get("transcript") if transcript is None else transcript)
     if ended is None and segments:
         ended = started + timedelta(milliseconds=segments[-1].start_ms)

@@ -25,9 +25,10 @@ from ..extensions import db
 from ..logs import log_event
 from ..models import Call, SyncJob, SyncJobItem, User, utcnow
 from ..queues import enqueue, get_redis
+from ..timeutil import parse_instant
 from .client import FathomAuthError, FathomClient, FathomError
 from .credentials import NeedsAttention, client_for, get_connection
-from .mapping import NotAMeeting, meeting_to_call_data, parse_time, recording_id_of
+from .mapping import NotAMeeting, meeting_to_call_data, recording_id_of
 
 LISTING_TTL_SECONDS = 3600
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
@@ -117,15 +118,9 @@ def _signature(title, started_at, ended_at, recorded_by_email, people) -> tuple:
             tuple(sorted((p.name or "", (p.email or "").lower()) for p in people)))
 
 
-def sync_statuses(meetings: list[dict]) -> dict[str, tuple[str, int | None]]:
+def sync_statuses(meetings: list[CallData]) -> dict[str, tuple[str, int | None]]:
     """recording id → (synced | not_synced | changed, call id), decided by our database."""
-    datas = {}
-    for meeting in meetings:
-        try:
-            data = meeting_to_call_data(meeting)
-        except NotAMeeting:
-            continue
-        datas[data.external_id] = data
+    datas = {data.external_id: data for data in meetings}
     calls = db.session.scalars(select(Call).options(selectinload(Call.participants)).where(
         Call.source == "fathom", Call.external_id.in_(list(datas)))).all() if datas else []
     stored = {c.external_id: c for c in calls}
@@ -151,13 +146,15 @@ def fetch_meetings(user: User, since: date | None = None, until: date | None = N
         page = client.meetings_page(cursor=cursor, created_after=after, created_before=before,
                                     recorded_by=recorded_by)
     remember_listing(user.id, page["items"])
-    statuses = sync_statuses(page["items"])
-    listed = []
+    datas = []
     for meeting in page["items"]:
         try:
-            data = meeting_to_call_data(meeting)
+            datas.append(meeting_to_call_data(meeting))
         except NotAMeeting:
             continue
+    statuses = sync_statuses(datas)
+    listed = []
+    for data in datas:
         status, call_id = statuses[data.external_id]
         duration = int((data.ended_at - data.started_at).total_seconds()) if data.ended_at else None
         listed.append(ListedMeeting(
@@ -221,8 +218,12 @@ def start_sync(user: User, recording_ids: list[str] | None = None, since: date |
 
 
 def jobs_for(user: User, limit: int = 10) -> list[SyncJob]:
-    query = select(SyncJob).where(SyncJob.source == "fathom").order_by(SyncJob.id.desc()).limit(limit)
-    if not user.is_admin:
+    """The newest jobs, with what their rows show (items; the owner, for an admin) loaded up front."""
+    query = (select(SyncJob).where(SyncJob.source == "fathom").order_by(SyncJob.id.desc()).limit(limit)
+             .options(selectinload(SyncJob.items)))
+    if user.is_admin:
+        query = query.options(selectinload(SyncJob.user))
+    else:
         query = query.where(SyncJob.user_id == user.id)
     return list(db.session.scalars(query))
 
@@ -345,7 +346,7 @@ class _JobRunner:
         if not pending:
             return
         after, before = self.since, self.until
-        created = [parse_time(listed[rid].get("created_at")) for rid in pending if rid in listed]
+        created = [parse_instant(listed[rid].get("created_at")) for rid in pending if rid in listed]
         if created and len(created) == len(pending) and all(created):
             after, before = min(created) - timedelta(seconds=1), max(created) + timedelta(seconds=1)
         wanted = set(pending)
@@ -377,7 +378,8 @@ class _JobRunner:
 
     def _sync_one(self, meeting: dict) -> None:
         item = self.items[_rid(meeting)]
-        self.job.current_item = (_title(meeting) or f"Recording {item.external_id}")[:500]
+        current = (_title(meeting) or f"Recording {item.external_id}")[:500]
+        self.job.current_item = current
         if self.per_recording:
             db.session.commit()  # its two calls can take a while under the heavy limit: show it
         try:
@@ -396,7 +398,7 @@ class _JobRunner:
             raise  # no credential works: stop the job, every later meeting would fail the same way
         except (FathomError, NotAMeeting) as exc:
             db.session.rollback()
-            self.job.current_item = (_title(meeting) or f"Recording {item.external_id}")[:500]
+            self.job.current_item = current
             self._fail(item, str(exc))
         db.session.commit()
         if self.on_progress:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Call, CallEnrichment
 from . import enrichment, providers
-from .schema import ensure_search_schema, rebuild_fulltext_index
+from .schema import ensure_search_schema
 
 search = AppGroup("search", help="Full-text search and AI enrichment.")
 
@@ -27,8 +27,7 @@ def search_reindex(embeddings):
     if embeddings and reason:
         raise click.ClickException(f"--embeddings needs an embedding model. {reason}")
     with db.engine.begin() as connection:
-        ensure_search_schema(connection)
-        rebuild_fulltext_index(connection)
+        ensure_search_schema(connection, rebuild=True)
 
     failed = []
     with providers.from_config(config) as provider:

@@ -17,15 +17,14 @@ import re
 from dataclasses import dataclass
 from functools import reduce
 
-from sqlalchemy import (String, and_, bindparam, column, false, func, literal_column, not_, or_, select, table,
-                        text, union)
+from sqlalchemy import String, bindparam, column, func, literal_column, select, table, text, union
 
 from ..models import Call, TranscriptSegment
 
 WORD = re.compile(r"[^\W_]+")
 _ITEM = re.compile(r'(-?)"([^"]*)"?|([^\s"]+)')
 MAX_TERMS = 16
-MAX_COLLECTED_LINES = 20_000  # a term in more lines than this is "broad": see find_calls
+MAX_COLLECTED_LINES = 20_000  # a term in more lines than this is "broad": see Finder
 MAX_WORDS_PER_TERM = 16
 
 
@@ -110,42 +109,21 @@ def _fts_match(fts_table, terms):
     return literal_column(fts_table.name).op("MATCH")(bindparam(None, expression, type_=String))
 
 
-def _hit(term: Term, dialect: str):
-    """The calls where `term` appears in the title, the summary or a line."""
-    if dialect == "postgresql":
-        query = _tsquery([term])
-        in_lines = select(_segments.c.call_id).where(_segments.c.search_tsv.op("@@")(query))
-        return or_(_calls_tsv.op("@@")(query), Call.id.in_(in_lines))
-    in_title = select(_fts_calls.c.rowid).where(_fts_match(_fts_calls, [term]))
-    line_ids = select(_fts_segments.c.rowid).where(_fts_match(_fts_segments, [term]))
-    in_lines = select(TranscriptSegment.call_id).where(TranscriptSegment.id.in_(line_ids))
-    return or_(Call.id.in_(in_title), Call.id.in_(in_lines))
-
-
-def call_filter(query: SearchQuery, dialect: str):
-    """A WHERE clause on `calls` selecting the calls that match `query` (none for an empty query).
-
-    Correct everywhere but slow on a large PostgreSQL vault for common words: listings use
-    find_calls / walk_newest / newest_matching below instead."""
-    if not query.groups:
-        return false()
-    return or_(*(and_(*(_hit(t, dialect) for t in group.include),
-                      *(not_(_hit(t, dialect)) for t in group.exclude)) for group in query.groups))
-
-
 # --- finding the matching calls --------------------------------------------------------------------
 #
-# One SQL filter (call_filter) is simple but slow at scale for a common word: PostgreSQL builds the
-# set of every call with a line containing it (a million lines of 2.5 million). So the calls are
-# found in two ways instead, chosen per term by how many lines contain it (`_Finder.broad`):
-# - find_calls: when every alternative has a selective term (in at most `cap` lines), collect that
-#   term's calls through the index, then check the other terms only within them;
-# - walk_newest: otherwise walk the visible calls newest first, in growing batches, checking each
+# One SQL filter (every term's calls, through the index) would be simple but slow at scale for a
+# common word: PostgreSQL builds the set of every call with a line containing it (a million lines of
+# 2.5 million). So the calls are found in two ways instead, chosen per term by how many lines contain
+# it (`Finder.broad`):
+# - Finder.find_calls: when every alternative has a selective term (in at most `cap` lines), collect
+#   that term's calls through the index, then check the other terms only within them;
+# - Finder.walk_newest: otherwise walk the visible calls newest first, in growing batches, checking each
 #   batch's calls only (through the lines' call_id index); common words match early, so it stops soon.
 # A term is judged broad from PostgreSQL's statistics of the index column (the most common words and
 # their frequencies, kept by ANALYZE) when they say so, else by counting its lines up to `cap`.
+# One Finder serves one search: it remembers which terms are broad.
 
-class _Finder:
+class Finder:
     def __init__(self, session, cap: int):
         self.session, self.cap = session, cap
         self.postgres = session.get_bind().dialect.name == "postgresql"
@@ -230,7 +208,13 @@ class _Finder:
             found |= chosen
         return found
 
-    def find(self, scope, query: SearchQuery) -> set[int] | None:
+    def find_calls(self, scope, query: SearchQuery) -> set[int] | None:
+        """The ids of the calls among `scope` (a SELECT of call ids) that match `query`, or None when an
+        alternative has no wanted term in at most `cap` lines (too broad to collect: use walk_newest)."""
+        if not query.groups:
+            return set()
+        if not all(group.include for group in query.groups):
+            return None
         found: set[int] = set()
         for group in query.groups:
             selective = next((term for term in group.include if not self.broad(term)), None)
@@ -240,7 +224,12 @@ class _Finder:
             found |= self.within(SearchQuery((others,)), self.term_calls(selective, scope))
         return found
 
-    def walk(self, ordered, query: SearchQuery, count: int, batch: int = 200, max_batch: int = 5000) -> list[int]:
+    def walk_newest(self, ordered, query: SearchQuery, count: int, batch: int = 200,
+                    max_batch: int = 5000) -> list[int]:
+        """The first `count` ids, in `ordered`'s order (a SELECT of calls, newest first), of the calls
+        matching `query`."""
+        if not query.groups:
+            return []
         ordered = ordered.with_only_columns(Call.id)
         found: list[int] = []
         start = 0
@@ -255,28 +244,12 @@ class _Finder:
         return found[:count]
 
 
-def find_calls(session, scope, query: SearchQuery, cap: int = MAX_COLLECTED_LINES) -> set[int] | None:
-    """The ids of the calls among `scope` (a SELECT of call ids) that match `query`, or None when an
-    alternative has no wanted term in at most `cap` lines (too broad to collect: use walk_newest)."""
-    if not query.groups:
-        return set()
-    if not all(group.include for group in query.groups):
-        return None
-    return _Finder(session, cap).find(scope, query)
-
-
-def walk_newest(session, ordered, query: SearchQuery, count: int, cap: int = MAX_COLLECTED_LINES) -> list[int]:
-    """The first `count` ids, in `ordered`'s order (a SELECT of calls, newest first), of the calls matching `query`."""
-    if not query.groups:
-        return []
-    return _Finder(session, cap).walk(ordered, query, count)
-
-
 def newest_matching(session, ordered, query: SearchQuery, count: int, cap: int = MAX_COLLECTED_LINES) -> list[int]:
     """The first `count` ids of the calls in `ordered` (a SELECT of calls, in listing order) matching `query`."""
-    ids = find_calls(session, ordered.with_only_columns(Call.id).order_by(None), query, cap)
+    finder = Finder(session, cap)
+    ids = finder.find_calls(ordered.with_only_columns(Call.id).order_by(None), query)
     if ids is None:
-        return walk_newest(session, ordered, query, count, cap)
+        return finder.walk_newest(ordered, query, count)
     if not ids:
         return []
     return list(session.scalars(ordered.with_only_columns(Call.id).where(Call.id.in_(sorted(ids))).limit(count)))

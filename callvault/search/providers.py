@@ -12,8 +12,6 @@ Authorization header; it is never logged and never part of an error message.
 """
 import json
 import math
-import random
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -22,10 +20,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..http_retry import RETRYABLE_STATUSES, backoff_seconds
 from ..logs import log_event
 from .fulltext import WORD
 
-RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 EMBEDDING_BATCH = 64
 MAX_PROMPT_CHARS = 24_000
 INTERACTIVE_TIMEOUT_SECONDS = 5.0
@@ -149,7 +147,7 @@ class OpenAICompatibleProvider(OfflineProvider):
                 if status == 429:
                     wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is None:
-                wait = self.retry_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+                wait = backoff_seconds(attempt, self.retry_base, math.inf)
             if attempt == attempts or wait > self.max_wait:
                 raise ProviderError(problem, retry_after=wait)
             log_event("ai_provider_retry", path=path, attempt=attempt, wait_seconds=round(wait, 2), problem=problem)

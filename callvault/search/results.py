@@ -4,13 +4,13 @@ Full-text relevance and passage similarity are fused by rank (semantic.fuse); th
 MAX_RESULTS are paged with an offset cursor (the API's newest-first listing keeps its keyset
 cursor). A query whose alternatives include one with nothing wanted (only -words) cannot be
 ranked, so it lists newest first; so does one whose words are each in more than MAX_RANKED_LINES
-lines (counted cheaply, with a cap: see fulltext.find_calls), as ranking reads every matching line
+lines (counted cheaply, with a cap: see fulltext.Finder), as ranking reads every matching line
 and a single letter typed into the search box must not read the whole vault.
 """
 import base64
 import binascii
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -69,13 +69,13 @@ def search(user: User, filters: CallFilters, provider, cursor: str | None = None
     query = fulltext.parse(filters.q)
     offset = decode_offset(cursor)
     session = db.session
-    visible = filtered_calls(user, replace(filters, q=""))
+    visible = filtered_calls(user, filters)
     unranked = not query.groups or not all(group.include for group in query.groups)
-    found = None if unranked else fulltext.find_calls(session, visible.with_only_columns(Call.id), query,
-                                                      max_ranked_lines)
+    finder = fulltext.Finder(session, max_ranked_lines)
+    found = None if unranked else finder.find_calls(visible.with_only_columns(Call.id), query)
     if found is None:  # newest first
-        ordered = fulltext.walk_newest(session, visible.order_by(Call.started_at.desc(), Call.id.desc()), query,
-                                       offset + limit + 1, max_ranked_lines)[offset:]
+        ordered = finder.walk_newest(visible.order_by(Call.started_at.desc(), Call.id.desc()), query,
+                                     offset + limit + 1)[offset:]
         more = len(ordered) > limit and offset + limit <= MAX_RESULTS  # offsets stop where ranked ones do
         return _page(session, query, ordered[:limit], set(ordered), {}, encode_offset(offset + limit)
                      if more else None, None, False, None if unranked else BROAD_NOTE)
@@ -89,7 +89,8 @@ def search(user: User, filters: CallFilters, provider, cursor: str | None = None
             semantic_note = "Semantic search is unavailable right now (the AI provider did not answer); " \
                             "showing word matches only."
         else:
-            passages = semantic.best_passages(session, visible.with_only_columns(Call.id), vector, provider.embedding_model, min_similarity)
+            passages = semantic.best_passages(session, visible.with_only_columns(Call.id), vector,
+                                              provider.embedding_model, min_similarity)
     ordered = semantic.fuse(scores, {call_id: p.similarity for call_id, p in passages.items()})
     truncated, ordered = len(ordered) > MAX_RESULTS, ordered[:MAX_RESULTS]
     page_ids = ordered[offset:offset + limit]

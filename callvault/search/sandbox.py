@@ -1,18 +1,19 @@
 """A local OpenAI-compatible API for tests and the benchmark: POST /v1/embeddings and /v1/chat/completions.
 
-A real HTTP server on loopback, so the provider client is exercised over real sockets.
-Embeddings are deterministic: a hashed bag of words in which a few synonym groups share one
-word ("cost" and "pricing" both count as "price"), so similarity ranking can be tested. Failures
-are scripted: `fail(429, retry_after="1")` or `fail(500)` answers the next request with that error.
-Only the standard library is used; this module never imports the Flask app.
+A real HTTP server on loopback (the plumbing of `sandbox_http.LoopbackSandbox`), so the provider
+client is exercised over real sockets. Embeddings are deterministic: a hashed bag of words in which
+a few synonym groups share one word ("cost" and "pricing" both count as "price"), so similarity
+ranking can be tested. Failures are scripted: `fail(429, retry_after="1")` or `fail(500)` answers
+the next request with that error. Like the other sandboxes it needs only the standard library (and
+sandbox_http); it never creates the Flask app.
 """
 import hashlib
 import json
 import math
 import re
-import threading
-from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import Counter
+
+from ..sandbox_http import LoopbackSandbox
 
 _WORD = re.compile(r"[^\W_]+")
 _SYNONYMS = {word: group[0] for group in (
@@ -42,41 +43,38 @@ def fake_title_and_summary(transcript: str) -> dict:
             "summary": "\n".join(f"- Talked about {w}." for w in top)}
 
 
-class FakeAIServer:
+class FakeAIServer(LoopbackSandbox):
+    thread_name = "fake-ai"
+
     def __init__(self, api_key: str | None = "test-ai-key", dims: int = 64):
+        super().__init__()
         self.api_key, self.dims = api_key, dims
-        self.requests: list[tuple[str, dict]] = []  # (path, body) of every request, failed ones included
-        self._failures: deque = deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/v1"
+        return self._server_url() + "/v1"
+
+    @property
+    def requests(self) -> list[tuple[str, dict]]:
+        """(path, JSON body) of every request, failed ones included."""
+        return [(entry["path"], _json(entry["body"])) for entry in self._logged()]
 
     def fail(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
-        with self._lock:
-            self._failures.extend([(status, retry_after)] * times)
+        self.fail_next(times, status, headers={"Retry-After": retry_after} if retry_after is not None else None)
 
     def paths(self) -> list[str]:
-        return [path for path, _ in self.requests]
+        return [entry["path"] for entry in self._logged()]
 
-    def __enter__(self):
-        self._thread.start()
-        return self
+    def _fault_body(self, status: int):
+        return {"error": {"message": f"scripted {status}", "type": "server_error"}}
 
-    def __exit__(self, *exc):
-        self._server.shutdown()
-        self._server.server_close()
+    def _route(self, handler, entry, query, body):
+        if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, {}
+        return (*self._answer(entry["method"], entry["path"], _json(body)), {})
 
-    def _next_failure(self):
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
-
-    def _answer(self, path: str, body: dict) -> tuple[int, dict]:
-        if path == "/v1/embeddings":
+    def _answer(self, method: str, path: str, body: dict) -> tuple[int, dict]:
+        if method == "POST" and path == "/v1/embeddings":
             inputs = body.get("input")
             inputs = [inputs] if isinstance(inputs, str) else inputs
             if not body.get("model") or not isinstance(inputs, list):
@@ -84,47 +82,17 @@ class FakeAIServer:
             return 200, {"object": "list", "model": body["model"], "data": [
                 {"object": "embedding", "index": i, "embedding": fake_embedding(str(text), self.dims)}
                 for i, text in enumerate(inputs)]}
-        if path == "/v1/chat/completions":
+        if method == "POST" and path == "/v1/chat/completions":
             messages = body.get("messages") or []
             transcript = messages[-1].get("content", "") if messages else ""
             content = "```json\n" + json.dumps(fake_title_and_summary(transcript)) + "\n```"
             return 200, {"object": "chat.completion", "model": body.get("model"), "choices": [
                 {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]}
-        return 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
+        return 404, {"error": {"message": f"no route {method} {path}", "type": "invalid_request_error"}}
 
-    def _handler(self):
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                fake.requests.append((self.path, body))
-                if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    return self._send(401, {"error": {"message": "Incorrect API key provided",
-                                                      "type": "invalid_request_error"}})
-                failure = fake._next_failure()
-                if failure:
-                    status, retry_after = failure
-                    headers = {"Retry-After": retry_after} if retry_after is not None else {}
-                    return self._send(status, {"error": {"message": f"scripted {status}", "type": "server_error"}},
-                                      headers)
-                self._send(*fake._answer(self.path, body))
-
-            def _send(self, status: int, payload: dict, headers: dict | None = None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
+def _json(raw: bytes) -> dict:
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return {}

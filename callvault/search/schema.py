@@ -11,7 +11,7 @@ see several words, so its text goes through `_words()` first: every run of chara
 not letters or digits becomes a space, and both backends agree on what a word is.
 
 Every object's name starts with `search_` so Alembic's autogenerate can ignore them
-(`include_object`); the migration that adds the index runs `ensure_search_schema`.
+(`include_object`); the migration that adds the index runs a copy of this DDL as of its revision.
 
 On SQLite a migration that rebuilds `calls` or `transcript_segments` (batch mode) drops the
 triggers; `ensure_search_schema` (run by `flask search reindex`) recreates them and rebuilds the index.
@@ -75,8 +75,9 @@ SQLITE_TRIGGERS = {
 }
 
 
-def ensure_search_schema(connection) -> None:
-    """Create whatever part of the full-text index is missing. Safe to run any number of times."""
+def ensure_search_schema(connection, rebuild: bool = False) -> None:
+    """Create whatever part of the full-text index is missing (and fill it). With `rebuild` the index is
+    re-read even when nothing was missing (`flask search reindex`). Safe to run any number of times."""
     if connection.dialect.name == "postgresql":
         for statement in POSTGRESQL_DDL:
             connection.execute(text(statement))
@@ -84,24 +85,12 @@ def ensure_search_schema(connection) -> None:
     existing = set(connection.execute(text(
         "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') AND name LIKE 'search%'")).scalars())
     if {"search_fts_calls", "search_fts_segments", *SQLITE_TRIGGERS} <= existing:
-        return
-    for statement in (*SQLITE_TABLES, *SQLITE_TRIGGERS.values()):
-        connection.execute(text(statement))
-    rebuild_fulltext_index(connection)
-
-
-def drop_search_schema(connection) -> None:
-    """Remove the full-text index (a migration's downgrade). Safe to run any number of times."""
-    if connection.dialect.name == "postgresql":
-        for statement in ("DROP INDEX IF EXISTS search_segments_tsv_idx", "DROP INDEX IF EXISTS search_calls_tsv_idx",
-                          "ALTER TABLE transcript_segments DROP COLUMN IF EXISTS search_tsv",
-                          "ALTER TABLE calls DROP COLUMN IF EXISTS search_tsv"):
+        if not rebuild:
+            return
+    else:
+        for statement in (*SQLITE_TABLES, *SQLITE_TRIGGERS.values()):
             connection.execute(text(statement))
-        return
-    for trigger in SQLITE_TRIGGERS:
-        connection.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
-    for table in ("search_fts_segments", "search_fts_calls"):
-        connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    rebuild_fulltext_index(connection)
 
 
 def rebuild_fulltext_index(connection) -> None:

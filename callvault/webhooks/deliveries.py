@@ -1,13 +1,10 @@
 """Reading the deliveries log: filters, keyset (cursor) pagination, JSON form."""
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
-from ..calls.queries import QueryError, parse_datetime
+from ..calls.queries import QueryError, decode_cursor, encode_cursor, parse_datetime
 from ..extensions import db
 from ..models import DELIVERY_STATES, WebhookDelivery
 
@@ -49,12 +46,12 @@ def list_deliveries(filters: DeliveryFilters, cursor: str | None = None,
     if filters.until:
         query = query.where(WebhookDelivery.received_at < filters.until)
     if cursor:
-        received, delivery_id = _decode_cursor(cursor)
+        received, delivery_id = decode_cursor(cursor)
         query = query.where(or_(WebhookDelivery.received_at < received,
                                 and_(WebhookDelivery.received_at == received, WebhookDelivery.id < delivery_id)))
     query = query.order_by(WebhookDelivery.received_at.desc(), WebhookDelivery.id.desc()).limit(limit + 1)
     rows = list(db.session.scalars(query))
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].received_at, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
@@ -71,17 +68,3 @@ def delivery_to_json(delivery: WebhookDelivery) -> dict:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def _encode_cursor(delivery: WebhookDelivery) -> str:
-    raw = json.dumps([delivery.received_at.isoformat(), delivery.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        received, delivery_id = json.loads(raw)
-        return datetime.fromisoformat(received), int(delivery_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise QueryError("cursor is not one this server gave out") from None

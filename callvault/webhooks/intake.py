@@ -224,7 +224,8 @@ def sweep(limit: int = 500) -> dict:
 
 def _log(source, endpoint, headers, body: bytes, cap: int, size: int | None = None, connection=None,
          durable: bool = True, **state) -> int:
-    """Insert and commit the delivery's row; returns its id.
+    """Insert and commit the delivery's row; returns its id. Core applies the model's column
+    defaults (received_at, status "pending", attempts), as the ORM would.
 
     With durable=False (PostgreSQL) the commit does not wait for the WAL flush. Nothing is lost by
     that: every answer is given only after a later synchronous commit on the same server (the
@@ -232,13 +233,13 @@ def _log(source, endpoint, headers, body: bytes, cap: int, size: int | None = No
     row is on disk before the sender hears anything. A crash in between loses a row whose sender
     got no answer and will retry.
     """
-    values = dict(received_at=utcnow(), source=source, endpoint=_clean(endpoint, 200),
-                  webhook_id=_clean(headers.get("webhook-id"), ID_CAP), headers=redact_headers(headers),
-                  body=_clean(body[:cap].decode("utf-8", errors="replace")),
-                  body_size=len(body) if size is None else size, body_cap=cap, **state)
     if connection is None:
         with db.engine.connect() as own:
             return _log(source, endpoint, headers, body, cap, size, connection=own, durable=durable, **state)
+    values = dict(source=source, endpoint=_clean(endpoint, 200),
+                  webhook_id=_clean(headers.get("webhook-id"), ID_CAP), headers=redact_headers(headers),
+                  body=_clean(body[:cap].decode("utf-8", errors="replace")),
+                  body_size=len(body) if size is None else size, body_cap=cap, **state)
     if not durable and connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     table = WebhookDelivery.__table__
@@ -253,7 +254,7 @@ def _claim(connection, source: str, delivery_id: int, verdict: Verdict) -> str |
     try:
         _set(connection, delivery_id, **accepted)
         connection.execute(insert(ProcessedWebhook.__table__).values(
-            source=source, webhook_id=verdict.webhook_id, delivery_id=delivery_id, claimed_at=utcnow()))
+            source=source, webhook_id=verdict.webhook_id, delivery_id=delivery_id))
         connection.commit()
         return None
     except IntegrityError:
