@@ -3,8 +3,6 @@
 Run several of these; each also runs the scheduler loop, and a Redis lease makes only one of
 them act. `rq worker` would ignore REDIS_URL (and our app context), which is why this exists.
 """
-import importlib
-import pkgutil
 import threading
 import uuid
 
@@ -12,9 +10,8 @@ from rq import Queue
 from rq.worker import HerokuWorker, SimpleWorker
 from sqlalchemy.orm import configure_mappers
 
-import callvault.jobs
 from callvault import create_app
-from callvault.jobs import set_worker_app
+from callvault.jobs.declaration import set_worker_app
 from callvault.queues import QUEUE_NAMES, get_redis, register_periodic_jobs, run_scheduler_once
 
 SCHEDULER_TICK_SECONDS = 5
@@ -40,16 +37,6 @@ class CallVaultWorker(HerokuWorker):
         return super().get_heartbeat_ttl(job, working_time)
 
 
-def preload_job_modules() -> None:
-    """Import every job module (and what it imports) once, here in the parent.
-
-    HerokuWorker forks a work horse per job; whatever the horse imports dies with it, so without
-    this every job would pay for importing its service modules again (~150-300 ms).
-    """
-    for module in pkgutil.iter_modules(callvault.jobs.__path__, "callvault.jobs."):
-        importlib.import_module(module.name)
-
-
 def scheduler_loop(app, stop: threading.Event, name: str) -> None:
     with app.app_context():
         connection = get_redis()
@@ -65,12 +52,13 @@ def main() -> None:
     app = create_app()
     if app.config["INPROCESS_QUEUE"]:
         raise SystemExit("worker.py needs REDIS_URL; without it `flask run` processes jobs in-process.")
+    # create_app imported every job module (and what it imports) here in the parent: HerokuWorker
+    # forks a work horse per job, and whatever a horse imports dies with it (~150-300 ms a job).
     set_worker_app(app)
-    preload_job_modules()
     configure_mappers()  # once here, not in every forked job (~100 ms each)
     with app.app_context():
         connection = get_redis()
-        register_periodic_jobs(connection)
+        register_periodic_jobs(connection, app.extensions["periodic_jobs"])
     name = f"worker-{uuid.uuid4().hex[:8]}"
     stop = threading.Event()
     threading.Thread(target=scheduler_loop, args=(app, stop, name), daemon=True).start()

@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     logs.init_app(app)
     queues.init_app(app)
+    _connect_features(app)
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_error_pages(app)
@@ -67,8 +68,16 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(calendars.bp)
     from .blueprints import bot_webhooks
     app.register_blueprint(bot_webhooks.bp)
-    from .bots.reconcile import listen_to_calendars
-    listen_to_calendars()
+
+
+def _connect_features(app: Flask) -> None:
+    """Features talk through `callvault.signals`: each connects what it reacts to; the jobs package
+    connects the facts that start background work and declares the periodic schedule."""
+    from . import bots, exports, fathom, jobs, search, signals
+
+    signals.init_app(app)
+    for feature in (fathom, bots, exports, search, jobs):
+        feature.init_app(app)
 
 
 def _register_template_helpers(app: Flask) -> None:

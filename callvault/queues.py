@@ -110,7 +110,7 @@ def start_inprocess_worker(app) -> threading.Event:
     def loop():
         with app.app_context():
             connection = get_redis()
-            register_periodic_jobs(connection)
+            register_periodic_jobs(connection, app.extensions.get("periodic_jobs", ()))
             while not stop.is_set():
                 try:
                     run_scheduler_once(connection, "inprocess")
@@ -126,16 +126,20 @@ def start_inprocess_worker(app) -> threading.Event:
 
 # --- periodic jobs -------------------------------------------------------------------------------
 
-def register_periodic_jobs(connection) -> None:
-    """(Re)register every periodic job under a fixed id, so restarts never duplicate them."""
-    from .jobs.periodic import PERIODIC_JOBS
-
+def register_periodic_jobs(connection, periodic_jobs) -> None:
+    """(Re)register every periodic job under its fixed id, so restarts never duplicate them; a periodic
+    job no longer declared (renamed or removed) is cancelled."""
     scheduler = Scheduler(connection=connection)
-    for periodic in PERIODIC_JOBS:
+    wanted = {periodic.id for periodic in periodic_jobs}
+    for scheduled in scheduler.get_jobs():
+        if scheduled.id.startswith("periodic-") and scheduled.id not in wanted:
+            scheduler.cancel(scheduled.id)
+    for periodic in periodic_jobs:
+        declared = periodic.job
         scheduler.cancel(periodic.id)
-        scheduler.schedule(scheduled_time=datetime.now(timezone.utc).replace(tzinfo=None), func=periodic.func,
-                           interval=periodic.interval_seconds, id=periodic.id, queue_name=periodic.queue,
-                           timeout=periodic.timeout_seconds, result_ttl=600)
+        scheduler.schedule(scheduled_time=datetime.now(timezone.utc).replace(tzinfo=None), func=declared.target,
+                           interval=periodic.interval_seconds, id=periodic.id, queue_name=declared.queue,
+                           timeout=declared.timeout, result_ttl=600)
 
 
 def run_scheduler_once(connection, name: str, lease_seconds: int = 30) -> bool:

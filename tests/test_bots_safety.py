@@ -140,14 +140,14 @@ def test_a_revoked_grant_cancels_the_calendars_bots_at_once(calendar_app, bot_ap
 
 
 def test_a_disconnected_calendar_passes_a_shared_meeting_to_another_attendees_copy(bot_app, attendee, drain):
-    from callvault.calendars import connections
+    from callvault.calendars import lifecycle
     with bot_app.app_context():
         ada, bob = user("ada@acme.test"), user("bob@acme.test", auto_record="all")
         mine, theirs = calendar(ada, "ada@acme.test"), calendar(bob, "bob@acme.test")
         sync_changed(event(mine, "Shared", at(2)), event(theirs, "Shared", at(2)))
         [bot] = bots()
         assert bot.event.calendar_id == mine
-        connections.disconnect(db.session.get(Calendar, mine))
+        lifecycle.disconnect(db.session.get(Calendar, mine))
     drain()
     with bot_app.app_context():
         [bot] = bots()

@@ -7,6 +7,7 @@ from calendar_support import (MEMBER_EMAIL, TEAMS_URL, at, calendar_app, connect
 from rq import Queue
 from rq_scheduler import Scheduler
 
+from callvault import signals
 from callvault.calendars import sync
 from callvault.calendars.connections import FixedToken
 from callvault.calendars.google_client import GoogleCalendarClient
@@ -214,19 +215,18 @@ def test_a_sync_reports_what_it_created_updated_and_deleted(calendar_app, google
     connect(client, "google")
     heard = []
 
-    def listener(calendar_id, changes):
-        with calendar_app.app_context():  # listeners run after the rows are committed
+    def listener(_sender, calendar_id, **changes):
+        with calendar_app.app_context():  # receivers run after the rows are committed
             rows = events_of(calendar_id)
             by_id = {row.id: key for key, row in rows.items()}
-        heard.append({name: sorted(by_id[i] for i in getattr(changes, name))
-                      for name in ("created", "updated", "deleted")})
+        heard.append({name: sorted(by_id[i] for i in changes[name]) for name in ("created", "updated", "deleted")})
 
-    def broken(calendar_id, changes):
-        raise RuntimeError("a listener's bug")
+    def broken(_sender, calendar_id, **changes):
+        raise RuntimeError("a receiver's bug")
 
-    sync.on_events_changed(broken)
-    sync.on_events_changed(listener)
-    sync.on_events_changed(listener)  # registering twice: still called once
+    signals.calendar_events_changed.connect(broken)
+    signals.calendar_events_changed.connect(listener)
+    signals.calendar_events_changed.connect(listener)  # connecting twice: still called once
     try:
         first = _sync(calendar_app)
         assert first.status == "ok" and len(first.changes.created) == 5  # the broken listener did not fail it
@@ -252,8 +252,8 @@ def test_a_sync_reports_what_it_created_updated_and_deleted(calendar_app, google
         full = _sync(calendar_app, full=True)
         assert full.kind == "full" and heard[-1] == {"created": [], "updated": [], "deleted": [forgotten["id"]]}
     finally:
-        sync.remove_listener(broken)
-        sync.remove_listener(listener)
+        signals.calendar_events_changed.disconnect(broken)
+        signals.calendar_events_changed.disconnect(listener)
     assert len(heard) == 3
 
 
@@ -343,10 +343,10 @@ def test_the_scheduler_syncs_every_connected_calendar_every_30_minutes(calendar_
     connect_both_then_lose_microsoft(calendar_app, google, microsoft, client, auth, drain)
     with calendar_app.app_context():
         connection = get_redis()
-        register_periodic_jobs(connection)
+        register_periodic_jobs(connection, calendar_app.extensions["periodic_jobs"])
         scheduled = {job.id: job for job in Scheduler(connection=connection).get_jobs()}
         every = {name: (job.func_name, job.origin, job.meta["interval"]) for name, job in scheduled.items()}
-        assert every["periodic-sync-calendars"] == ("callvault.jobs.calendars.request_all_syncs", "calendar", 1800)
+        assert every["periodic-request-all-syncs"] == ("callvault.jobs.calendars.request_all_syncs", "calendar", 1800)
         assert every["periodic-manage-watch-channels"] == (
             "callvault.jobs.calendars.manage_watch_channels", "calendar", 3600)
         assert run_scheduler_once(connection, "worker-a")

@@ -3,6 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from callvault.jobs.exports import retry_due_exports
 from callvault.accounts import issue_api_token
 from callvault.extensions import db
 from callvault.calendars.connections import DISCONNECTED_BY_OWNER
@@ -204,9 +205,8 @@ def test_summary_figures(app, admin_client, member, make_call):
 
 def test_machinery_counts_queues_and_the_scheduler_heartbeat(app, admin_client):
     with app.app_context():
-        from callvault.queues import enqueue
-        enqueue("exports", "callvault.jobs.exports.retry_due_exports")
-        enqueue("exports", "callvault.jobs.exports.retry_due_exports")
+        retry_due_exports.enqueue()
+        retry_due_exports.enqueue()
         run_scheduler_once(get_redis(), "test-scheduler")
     machinery = admin_client.get("/dashboard/api/summary/").get_json()["machinery"]
     assert {q["name"]: q["queued"] for q in machinery["queues"]}["exports"] == 2

@@ -5,6 +5,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
+from callvault.jobs.exports import retry_due_exports
 from callvault.calls.store import upsert_call
 from callvault.extensions import db
 from callvault.models import Call, CallExport, OutgoingWebhook, User, utcnow
@@ -52,8 +53,7 @@ def make_everything_due(app):
 
 def run_periodic_retry(app, drain):
     with app.app_context():
-        from callvault.queues import enqueue
-        enqueue("exports", "callvault.jobs.exports.retry_due_exports")
+        retry_due_exports.enqueue()
     drain()
 
 

@@ -1,9 +1,10 @@
 from rq import Queue
 from rq.job import Job
 
+from callvault.jobs.maintenance import recover_stalled_sync_jobs
 from callvault.extensions import db
 from callvault.models import SyncJob
-from callvault.queues import (SCHEDULER_LEADER_KEY, enqueue, get_redis, register_periodic_jobs, run_scheduler_once,
+from callvault.queues import (SCHEDULER_LEADER_KEY, get_redis, register_periodic_jobs, run_scheduler_once,
                               scheduler_heartbeat_age)
 from callvault.sync_jobs import recover_stalled
 
@@ -14,7 +15,7 @@ def test_jobs_run_with_an_app_context(app, drain, member):
         db.session.add(sync_job)
         db.session.commit()
         sync_job_id = sync_job.id
-        job = enqueue("sync", "callvault.jobs.maintenance.recover_stalled_sync_jobs")
+        job = recover_stalled_sync_jobs.enqueue()
     drain()
     with app.app_context():
         assert Job.fetch(job.id, connection=get_redis()).return_value() == 1
@@ -23,7 +24,7 @@ def test_jobs_run_with_an_app_context(app, drain, member):
 
 def test_stalled_sync_jobs_keep_live_ones(app, member):
     with app.app_context():
-        queued = enqueue("sync", "callvault.jobs.maintenance.recover_stalled_sync_jobs")
+        queued = recover_stalled_sync_jobs.enqueue()
         live = SyncJob(user_id=member, status="queued", rq_job_id=queued.id)
         dead = SyncJob(user_id=member, status="running", rq_job_id="missing")
         db.session.add_all([live, dead])
@@ -36,8 +37,8 @@ def test_stalled_sync_jobs_keep_live_ones(app, member):
 def test_periodic_jobs_register_idempotently(app):
     with app.app_context():
         connection = get_redis()
-        register_periodic_jobs(connection)
-        register_periodic_jobs(connection)
+        register_periodic_jobs(connection, app.extensions["periodic_jobs"])
+        register_periodic_jobs(connection, app.extensions["periodic_jobs"])
         from rq_scheduler import Scheduler
         ids = [job.id for job in Scheduler(connection=connection).get_jobs()]
         assert len(ids) == len(set(ids)) and "periodic-recover-stalled-sync-jobs" in ids
@@ -46,7 +47,7 @@ def test_periodic_jobs_register_idempotently(app):
 def test_only_one_scheduler_acts(app):
     with app.app_context():
         connection = get_redis()
-        register_periodic_jobs(connection)
+        register_periodic_jobs(connection, app.extensions["periodic_jobs"])
         assert run_scheduler_once(connection, "worker-a") is True
         assert run_scheduler_once(connection, "worker-b") is False
         assert run_scheduler_once(connection, "worker-a") is True

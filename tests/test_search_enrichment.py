@@ -10,10 +10,9 @@ import pytest
 
 from callvault.calls.store import CallData, SegmentData, upsert_call
 from callvault.extensions import db
-from callvault.jobs.search import retry_due_enrichments
+from callvault.jobs.search import enrich_call, retry_due_enrichments
 from callvault.models import Call, CallEnrichment, TranscriptChunk, User, utcnow
-from callvault.queues import enqueue
-from callvault.search import chunking, enrichment, providers
+from callvault.search import chunking, providers
 from callvault.search.sandbox import FakeAIServer, fake_embedding, fake_title_and_summary
 
 BASE = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
@@ -116,7 +115,7 @@ def test_enrichment_is_idempotent_and_reuses_vectors(app, ai_config, fake_ai, st
     first = state_of(app, call_id)
     sent = len(fake_ai.requests)
     with app.app_context():
-        enqueue("default", enrichment.ENRICH_JOB, call_id)
+        enrich_call.enqueue(call_id)
     drain()
     assert len(fake_ai.requests) == sent  # nothing changed, nothing asked
     assert state_of(app, call_id) == first

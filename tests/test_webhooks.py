@@ -15,8 +15,9 @@ from callvault.calls.store import upsert_call
 from callvault.extensions import db
 from callvault.fathom.mapping import meeting_to_call_data
 from callvault.jobs.periodic import PERIODIC_JOBS
+from callvault.jobs.webhooks import process_delivery, sweep_webhook_deliveries
 from callvault.models import Call, ProcessedWebhook, User, WebhookDelivery
-from callvault.queues import drain_queues, enqueue, get_redis
+from callvault.queues import drain_queues, get_redis
 from callvault.webhooks import intake
 
 
@@ -280,8 +281,8 @@ def test_webhooks_arriving_at_a_dead_redis_wait_for_the_sweeper(app, app_factory
     assert [r.status for r in rows(app)] == ["pending"] * 5
 
     with app.app_context():
-        assert intake.sweep() == {"requeued": 5, "abandoned": 0}
-        assert intake.sweep() == {"requeued": 0, "abandoned": 0}  # their jobs are queued: left alone
+        assert sweep_webhook_deliveries() == {"requeued": 5, "abandoned": 0}
+        assert sweep_webhook_deliveries() == {"requeued": 0, "abandoned": 0}  # their jobs are queued: left alone
     drain()
     assert [r.status for r in rows(app)] == ["success"] * 5 and [r.attempts for r in rows(app)] == [1] * 5
     assert sorted(calls(app)) == [(str(i), member) for i in range(5000, 5005)]
@@ -305,13 +306,13 @@ def test_nothing_is_lost_while_redis_is_down(app_factory, member):
             assert deliver(web, client, body, signed(body))[0].status_code == 202
         with web.app_context():
             with pytest.raises(redis.RedisError):
-                intake.sweep()  # nothing can be requeued yet; the rows wait in the database
+                sweep_webhook_deliveries()  # nothing can be requeued yet; the rows wait in the database
         assert [r.status for r in rows(web)] == ["pending"] * 6
 
         relay.up()
         with web.app_context():
-            [sweeper] = [p for p in PERIODIC_JOBS if p.func == "callvault.jobs.webhooks.sweep_webhook_deliveries"]
-            job = enqueue(sweeper.queue, sweeper.func)
+            [sweeper] = [p for p in PERIODIC_JOBS if p.job is sweep_webhook_deliveries]
+            job = sweeper.job.enqueue()
             drain_queues()  # the sweeper, then the five jobs it queued, then the one queued before
             assert Job.fetch(job.id, connection=get_redis()).return_value() == {"requeued": 5, "abandoned": 0}
             get_redis().connection_pool.disconnect()
@@ -323,7 +324,7 @@ def test_a_job_queued_twice_processes_once(app, client, drain, member):
     body = encode(meeting())
     _, row = deliver(app, client, body, signed(body))
     with app.app_context():
-        intake.enqueue_processing(row.id)
+        process_delivery.enqueue(row.id)
     drain()
     [row] = rows(app)
     assert row.status == "success" and row.attempts == 1
@@ -342,10 +343,10 @@ def test_sweeper_fails_rows_abandoned_before_judgement(app):
 
 
 def test_sweeper_runs_every_minute_on_the_webhooks_queue(app, drain):
-    [sweeper] = [p for p in PERIODIC_JOBS if p.func == "callvault.jobs.webhooks.sweep_webhook_deliveries"]
-    assert sweeper.queue == "webhooks" and sweeper.interval_seconds == 60
+    [sweeper] = [p for p in PERIODIC_JOBS if p.job is sweep_webhook_deliveries]
+    assert sweeper.job.queue == "webhooks" and sweeper.interval_seconds == 60
     with app.app_context():
-        job = enqueue(sweeper.queue, sweeper.func)
+        job = sweeper.job.enqueue()
     drain()
     with app.app_context():
         assert Job.fetch(job.id, connection=get_redis()).return_value() == {"requeued": 0, "abandoned": 0}

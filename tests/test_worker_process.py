@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
+from callvault.jobs.maintenance import recover_stalled_sync_jobs
+from callvault.jobs.webhooks import sweep_webhook_deliveries
 from callvault.extensions import db
 from callvault.models import SyncJob
-from callvault.queues import SCHEDULER_HEARTBEAT_KEY, enqueue, get_redis
+from callvault.queues import SCHEDULER_HEARTBEAT_KEY, get_redis
 from conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +31,9 @@ def test_worker_runs_jobs_in_forked_horses_and_stops_on_sigterm(app, database_ur
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with app.app_context():
-            jobs = [enqueue("sync", "callvault.jobs.maintenance.recover_stalled_sync_jobs") for _ in range(3)]
+            jobs = [recover_stalled_sync_jobs.enqueue() for _ in range(3)]
             # the webhooks queue runs in the worker process itself; both kinds must work
-            jobs += [enqueue("webhooks", "callvault.jobs.webhooks.sweep_webhook_deliveries") for _ in range(2)]
+            jobs += [sweep_webhook_deliveries.enqueue() for _ in range(2)]
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 statuses = [Job.fetch(j.id, connection=get_redis()).get_status() for j in jobs]

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 from .. import accounts
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
+from ..search import listing
 from ..extensions import csrf
 from ..webhooks import deliveries
 
@@ -80,7 +81,7 @@ def list_calls():
     args = request.args
     try:
         filters = queries.parse_filters(args.get("q"), args.get("source"), args.get("since"), args.get("until"))
-        calls, next_cursor = queries.list_calls(g.user, filters, args.get("cursor"), limit=_limit())
+        calls, next_cursor = listing.list_calls(g.user, filters, args.get("cursor"), limit=_limit())
     except queries.QueryError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     return jsonify({"items": [call_to_json(c) for c in calls], "next_cursor": next_cursor})

@@ -4,24 +4,20 @@ The paths under /dashboard/ are registered here in full (no url_prefix): the das
 owns that prefix for its own pages.
 """
 import hmac
-import logging
 import secrets
 
 import redis
 from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, \
     session, url_for
 
-from ..calendars import connections, oauth, push, sync
+from ..calendars import connections, lifecycle, oauth, push, sync
 from ..calendars.transport import CalendarError, NotConfigured
 from ..extensions import csrf, db
-from ..logs import log_event
 from ..models import Calendar
-from ..queues import enqueue
 from .api import error_response
 from .auth import login_required, own_or_404
 
 bp = Blueprint("calendars", __name__)
-START_PUSH_JOB = "callvault.jobs.calendars.start_push"
 
 
 def _state_key(provider: oauth.Provider) -> str:
@@ -81,17 +77,10 @@ def _callback(provider: oauth.Provider):
     if not args.get("code"):
         return _result(provider, error=f"{provider.title} sent no authorization code. Start again from Settings.")
     try:
-        calendar = connections.connect_oauth(g.user, provider, args["code"])
+        calendar, queued = lifecycle.connect_oauth(g.user, provider, args["code"])
     except (connections.ConnectError, CalendarError) as exc:
         db.session.rollback()
         return _result(provider, error=_sentence(exc), status=502 if isinstance(exc, CalendarError) else 400)
-    queued = True
-    try:
-        sync.request_sync(calendar.id)
-        enqueue("calendar", START_PUSH_JOB, calendar.id)
-    except redis.RedisError as exc:
-        queued = False
-        log_event("calendar_enqueue_failed", logging.WARNING, calendar_id=calendar.id, error=type(exc).__name__)
     return _result(provider, calendar=calendar, queued=queued, status=200)
 
 
@@ -126,7 +115,7 @@ def sync_now(calendar_id):
 @login_required
 def disconnect(calendar_id):
     calendar = own_or_404(Calendar, calendar_id)
-    connections.disconnect(calendar)
+    lifecycle.disconnect(calendar)
     flash(f"{calendar.account_email} disconnected: push notifications stopped and its tokens deleted.", "info")
     return redirect(url_for("settings.index", _anchor="calendars"))
 

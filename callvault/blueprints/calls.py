@@ -4,6 +4,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..extensions import htmx
+from ..search import listing
 from ..search import results as search_results
 from ..transcripts.view import transcript_lines
 from .auth import login_required
@@ -28,7 +29,7 @@ def library():
             search = search_results.search_for(g.user, filters, current_app.config, args.get("cursor"), PAGE_SIZE)
             calls, next_cursor = [], search.next_cursor
         else:
-            calls, next_cursor = queries.list_calls(g.user, filters, args.get("cursor"), limit=PAGE_SIZE)
+            calls, next_cursor = listing.list_calls(g.user, filters, args.get("cursor"), limit=PAGE_SIZE)
     except queries.QueryError as exc:
         error, calls, next_cursor = str(exc), [], None
     kept = {k: v for k, v in args.items() if k != "cursor" and v}

@@ -65,7 +65,7 @@ def run_call(call_id):
         flash(outbox.MISSING_TARGETS, "error")
     else:
         ids = outbox.make_due(call_ids=[call.id], include_done=True)
-        queued = outbox.enqueue_exports(ids)
+        queued = outbox.queue_exports(ids)
         flash("Export queued." if queued == len(ids) else
               "The job queue is unreachable; the export will be retried automatically.", "info")
     return redirect(url_for("calls.detail", call_id=call.id))
@@ -80,7 +80,7 @@ def retry_failed():
         flash(outbox.MISSING_TARGETS, "error")
     else:
         due = len(outbox.make_due())
-        queued = outbox.queue_due_exports()
+        queued = outbox.queue_exports(outbox.lease_due_exports())
         later = f"; the other {due - queued} follow automatically" if due > queued else ""
         flash(f"Queued {queued} of {due} export{'s' if due != 1 else ''} to retry{later}.", "info")
     return redirect(url_for("dashboard.index", date=request.form.get("date") or None))

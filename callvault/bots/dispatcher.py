@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
+from .. import signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import Bot, utcnow
@@ -55,11 +56,8 @@ def tick(now: datetime | None = None) -> dict:
                 bot = _locked(bot_id)
                 if bot is None:
                     continue
-                before = bot.state
                 outcome, error = _step(bot, client, now, down)
                 db.session.commit()
-                if bot.state != before:
-                    lifecycle.after_commit(bot)
                 if outcome:
                     counts[outcome] = counts.get(outcome, 0) + 1
                 if isinstance(error, AttendeeUnavailable):
@@ -104,7 +102,7 @@ def _step(bot: Bot, client: AttendeeClient | None, now: datetime,
         # Retried with backoff: 1, 2, 4… minutes after the end, MAX_TRANSCRIPT_ATTEMPTS in all.
         if now < bot.state_changed_at + timedelta(minutes=2 ** bot.transcript_attempts):
             return None, None
-        transcripts.request_fetch(bot.id)
+        signals.notify(signals.bot_transcript_due, bot_id=bot.id)
         return "transcript_requested", None
     if bot.state in IN_MEETING and now > stuck_after(bot):
         return _give_up_if_stuck(bot, client, now, down)

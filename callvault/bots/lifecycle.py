@@ -25,6 +25,7 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import select
 
+from .. import signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import BOT_STATES, Bot, BotTransition, WebhookDelivery, utcnow
@@ -73,6 +74,8 @@ def change_state(bot: Bot, to: str, reason: str, at: datetime | None = None) -> 
             db.session.add(bot)
             db.session.flush()
         log_event("bot_state_changed", bot_id=bot.id, from_state=before, to_state=to, reason=reason[:200])
+        if to == "ended" and bot.call_id is None:
+            signals.send_after_commit(signals.bot_transcript_due, bot_id=bot.id)
     return True
 
 
@@ -95,13 +98,6 @@ def observe(bot: Bot, remote: dict | str, reason: str, at: datetime | None = Non
     if RANK[local] < RANK.get(bot.state, 0):
         return False
     return change_state(bot, local, reason, at)
-
-
-def after_commit(bot: Bot) -> None:
-    """Work that follows a state change once it is committed: an ended bot's transcript."""
-    if bot.state == "ended" and bot.call_id is None:
-        from .transcripts import request_fetch
-        request_fetch(bot.id)
 
 
 # --- webhooks ------------------------------------------------------------------------------------
@@ -158,7 +154,6 @@ def process_delivery(delivery: WebhookDelivery) -> None:
     event = str(data.get("event_type") or "state change")[:100]
     observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_instant(data.get("created_at")))
     db.session.commit()
-    after_commit(bot)
     return None
 
 

@@ -12,24 +12,22 @@ any more is re-linked to another copy or cancelled. Nothing here calls the bot s
 dispatcher makes the service match the rows.
 """
 import hashlib
-import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import redis
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
+from .. import signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import AUTO_RECORD_CHOICES, Bot, BotPreference, Calendar, CalendarEvent, User, utcnow
-from ..queues import enqueue, redis_lock
+from ..queues import redis_lock
 from .lifecycle import PRE_JOIN, change_state, rehearsal
 
 MOVABLE = ("pending", "scheduled", "staged", "missed")  # a bot that can still follow its meeting
 LOCK_KEY, LOCK_TTL_SECONDS, LOCK_WAIT_SECONDS = "callvault:bots:reconcile-lock", 120, 60
-RECONCILE_JOB, DISPATCH_JOB = "callvault.jobs.bots.reconcile_events", "callvault.jobs.bots.dispatch"
 
 
 @dataclass
@@ -226,30 +224,19 @@ def _lock():
 
 
 def request_reconcile(event_ids) -> None:
-    """After a calendar sync stored changes: reconcile their meetings in the `bots` queue.
-    If Redis is down the periodic ensure catches up."""
+    """Reconcile these events' meetings in the background (if Redis is down the periodic ensure catches up)."""
     ids = sorted(set(event_ids))
-    if not ids:
-        return
-    try:
-        enqueue("bots", RECONCILE_JOB, ids)
-    except redis.RedisError as exc:
-        log_event("bot_reconcile_enqueue_failed", logging.WARNING, events=len(ids), error=type(exc).__name__)
+    if ids:
+        signals.bots_reconcile_requested.send(None, event_ids=ids)
 
 
-def listen_to_calendars() -> None:
-    """Reconcile the meetings of whatever a calendar sync created, updated or deleted, and of a
-    calendar that was disconnected (its bots go, or pass to another attendee's copy, at once)."""
-    from ..calendars import connections, sync
-    sync.on_events_changed(_on_calendar_changes)
-    connections.on_disconnected(_on_calendar_disconnected)
+def on_calendar_events_changed(_sender, calendar_id: int, created, updated, deleted) -> None:
+    """Reconcile the meetings of whatever a calendar sync created, updated or deleted."""
+    request_reconcile(created + updated + deleted)
 
 
-def _on_calendar_changes(calendar_id: int, changes) -> None:
-    request_reconcile(changes.created + changes.updated + changes.deleted)
-
-
-def _on_calendar_disconnected(calendar_id: int) -> None:
+def on_calendar_disconnected(_sender, calendar_id: int) -> None:
+    """A disconnected calendar's bots go, or pass to another attendee's copy, at once."""
     request_reconcile(events_of_calendar(calendar_id))
 
 
@@ -265,10 +252,7 @@ def events_of_calendar(calendar_id: int, now: datetime | None = None) -> list[in
 
 
 def request_dispatch() -> None:
-    try:
-        enqueue("bots", DISPATCH_JOB)
-    except redis.RedisError as exc:
-        log_event("bot_dispatch_enqueue_failed", logging.WARNING, error=type(exc).__name__)
+    signals.bots_changed.send(None)
 
 
 def events_of_user(user_id: int) -> list[int]:

@@ -9,7 +9,6 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-import redis
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -17,19 +16,10 @@ from ..calls.store import CallData, ParticipantData, SegmentData, upsert_call
 from ..extensions import db
 from ..logs import log_event
 from ..models import Bot, BotTransition, Call, Participant, User
-from ..queues import enqueue
 from .client import AttendeeClient, AttendeeError, AttendeeNotConfigured
 from .service import client_from_config
 
-FETCH_JOB = "callvault.jobs.bots.fetch_transcript"
 FATHOM_MATCH_WINDOW = timedelta(minutes=20)
-
-
-def request_fetch(bot_id: int) -> None:
-    try:
-        enqueue("bots", FETCH_JOB, bot_id)
-    except redis.RedisError as exc:
-        log_event("bot_transcript_enqueue_failed", logging.WARNING, bot_id=bot_id, error=type(exc).__name__)
 
 
 def fetch(bot_id: int, client: AttendeeClient | None = None) -> Call | None:

@@ -5,16 +5,15 @@ sync never commits or discards the sync's unit of work.
 """
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 from flask import current_app
 
+from .. import signals
 from ..extensions import db, row_in_own_session
 from ..logs import log_event
 from ..models import Calendar, CalendarCredential, HostEmail, User, utcnow
 from . import oauth
 from .google_client import GoogleCalendarClient
-from .listeners import Listeners
 from .microsoft_client import MicrosoftGraphClient
 from .oauth import GOOGLE, PROVIDERS, Provider
 from .transport import AuthRevoked, HttpSettings, NotConfigured, ProviderError, TokenSource
@@ -197,16 +196,6 @@ def _mark_connected(calendar: Calendar) -> None:
 
 # --- disconnecting -------------------------------------------------------------------------------
 
-_disconnect_listeners = Listeners("calendar_disconnect_listener_failed")
-
-
-def on_disconnected(listener: Callable[[int], None]) -> Callable[[int], None]:
-    """Register `listener(calendar_id)`, called once a disconnect (by the owner or by a definitive
-    auth failure) is committed; how recording bots let go of its meetings at once. A listener that
-    raises is logged and never fails the disconnect. Registering the same function twice has no effect."""
-    return _disconnect_listeners.add(listener)
-
-
 def mark_auth_revoked(calendar_id: int, reason: str) -> None:
     """The provider refused the grant for good: disconnect, and tell the owner (Settings and a banner).
     The session's pending work is discarded first: it was made with the dead grant."""
@@ -222,22 +211,4 @@ def mark_auth_revoked(calendar_id: int, reason: str) -> None:
     db.session.commit()
     log_event("calendar_disconnected", logging.WARNING, calendar_id=calendar_id, user_id=calendar.user_id,
               reason=reason)
-    _disconnect_listeners.notify(calendar_id)
-
-
-def disconnect(calendar: Calendar) -> None:
-    """The owner disconnects: push channels are stopped, stored tokens deleted, events kept."""
-    from .push import stop_channels
-
-    stop_channels(calendar)
-    credential = calendar.credential
-    calendar.credential = None
-    calendar.state = "disconnected"
-    calendar.disconnected_reason = DISCONNECTED_BY_OWNER
-    calendar.disconnected_at = utcnow()
-    calendar.sync_cursor = None
-    if credential is not None:
-        db.session.delete(credential)
-    db.session.commit()
-    log_event("calendar_disconnected", calendar_id=calendar.id, user_id=calendar.user_id, reason="by owner")
-    _disconnect_listeners.notify(calendar.id)
+    signals.notify(signals.calendar_disconnected, calendar_id=calendar_id)

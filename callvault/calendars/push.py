@@ -20,10 +20,10 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
+from .. import signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import Calendar, WatchChannel, utcnow
-from ..queues import enqueue
 from ..timeutil import parse_instant
 from .connections import client_for, mark_auth_revoked
 from .sync import request_sync
@@ -35,7 +35,6 @@ RENEW_BEFORE = timedelta(hours=24)  # the renewal job runs hourly; this leaves m
 GOOGLE_CHANNEL_TTL_SECONDS = 7 * 24 * 3600
 MICROSOFT_LIFETIME = timedelta(minutes=4200)  # Graph allows 4230 minutes for Outlook events
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
-LIFECYCLE_JOB = "callvault.jobs.calendars.handle_lifecycle_event"
 MAX_NOTIFICATIONS = 1000
 MAX_VALIDATION_TOKEN = 4096
 
@@ -267,7 +266,7 @@ def _microsoft_notification(notification: dict) -> str:
     channel.last_notification_at = utcnow()
     event = notification.get("lifecycleEvent")
     if event in LIFECYCLE_EVENTS:
-        enqueue("calendar", LIFECYCLE_JOB, channel.id, event)
+        signals.request(signals.push_lifecycle_event, channel_id=channel.id, event=event)
     elif not event:
         request_sync(channel.calendar_id)
     return "accepted"

@@ -14,32 +14,30 @@ many requests arrive, one job per calendar is queued or running; a request made 
 runs makes exactly one more sync follow it, so no change is lost.
 
 What a sync changed is recorded (`EventChanges`: ids of events created, updated and deleted),
-returned on `SyncResult.changes`, and handed to every function registered with
-`on_events_changed` once the rows are committed — that is how other features (recording bots)
-react to calendar changes without reaching into the sync.
+returned on `SyncResult.changes`, and sent as `signals.calendar_events_changed` once the rows are
+committed — that is how other features (recording bots) react to calendar changes without reaching
+into the sync.
 """
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 import redis
 from sqlalchemy import select
 
+from .. import signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import Calendar, CalendarEvent, utcnow
-from ..queues import enqueue, get_redis, redis_lock
+from ..queues import get_redis, redis_lock
 from .connections import client_for, mark_auth_revoked
 from .event_data import EventData, from_google, from_microsoft
-from .listeners import Listeners
 from .transport import AuthRevoked, CalendarError, SyncStateGone
 
 DAYS_BACK, DAYS_AHEAD = 1, 28
 FULL_SYNC_EVERY = timedelta(hours=24)
 GOOGLE_CALENDAR_ID = "primary"
-SYNC_JOB = "callvault.jobs.calendars.run_requested_sync"
 PENDING_TTL_SECONDS = 900  # a crashed job frees its calendar after this
 LOCK_TTL_SECONDS, LOCK_WAIT_SECONDS = 600, 120
 
@@ -79,25 +77,10 @@ class SyncResult:
     changes: EventChanges = field(default_factory=EventChanges)
 
 
-ChangeListener = Callable[[int, EventChanges], None]
-_listeners = Listeners("calendar_change_listener_failed")
-
-
-def on_events_changed(listener: ChangeListener) -> ChangeListener:
-    """Register `listener(calendar_id, changes)`, called after every sync that changed events
-    (in the sync's app context, rows committed; also after a sync that failed part-way, for the
-    pages it stored). A listener that raises is logged and never fails the sync. Usable as a
-    decorator; registering the same function twice has no effect."""
-    return _listeners.add(listener)
-
-
-def remove_listener(listener: ChangeListener) -> None:
-    _listeners.remove(listener)
-
-
 def _notify(calendar_id: int, changes: EventChanges) -> None:
     if changes:
-        _listeners.notify(calendar_id, changes)
+        signals.notify(signals.calendar_events_changed, calendar_id=calendar_id, created=changes.created,
+                       updated=changes.updated, deleted=changes.deleted)
 
 
 def window(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -140,7 +123,8 @@ def request_sync(calendar_id: int) -> bool:
 
 def _enqueue(calendar_id: int, token: str) -> None:
     try:
-        enqueue("calendar", SYNC_JOB, calendar_id, job_id=f"calendar-sync-{calendar_id}-{token}")
+        signals.request(signals.calendar_sync_requested, calendar_id=calendar_id,
+                        job_id=f"calendar-sync-{calendar_id}-{token}")
     except redis.RedisError:
         get_redis().delete(_keys(calendar_id)[0])
         raise

@@ -5,11 +5,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import SOURCES, Call, User
-from ..search import fulltext
 
 
 class QueryError(ValueError):
@@ -62,7 +61,7 @@ def parse_datetime(value, name: str) -> datetime | None:
 
 def filtered_calls(user: User, filters: CallFilters):
     """SELECT of the calls `user` may see that pass `filters` other than `q` (unordered). The words of
-    `q` are no single SQL filter: see list_calls and search.results."""
+    `q` are no single SQL filter: see search.listing and search.results."""
     query = visible_calls(user)
     if filters.source:
         query = query.where(Call.source == filters.source)
@@ -86,22 +85,3 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         return datetime.fromisoformat(moment), int(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise QueryError("cursor is not one this server gave out") from None
-
-
-def list_calls(user: User, filters: CallFilters, cursor: str | None = None,
-               limit: int = 25) -> tuple[list[Call], str | None]:
-    """Newest first. Returns (calls, next_cursor); next_cursor is None on the last page."""
-    query = filtered_calls(user, filters)
-    if cursor:
-        started, call_id = decode_cursor(cursor)
-        query = query.where(or_(Call.started_at < started, and_(Call.started_at == started, Call.id < call_id)))
-    query = query.order_by(Call.started_at.desc(), Call.id.desc())
-    if filters.q:  # not one SQL filter: that is slow for a common word (see fulltext.newest_matching)
-        ids = fulltext.newest_matching(db.session, query, fulltext.parse(filters.q), limit + 1,
-                                       fulltext.MAX_COLLECTED_LINES)
-        found = {call.id: call for call in db.session.scalars(select(Call).where(Call.id.in_(ids)))}
-        calls = [found[call_id] for call_id in ids]
-    else:
-        calls = list(db.session.scalars(query.limit(limit + 1)))
-    next_cursor = encode_cursor(calls[limit - 1].started_at, calls[limit - 1].id) if len(calls) > limit else None
-    return calls[:limit], next_cursor

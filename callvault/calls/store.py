@@ -1,6 +1,7 @@
 """Writing calls. Every source (Fathom sync, Fathom webhooks, bots) stores through `upsert_call`.
 
-A call and all its children are written in one transaction, so a reader sees the old
+A call and all its children are written in one transaction, with whatever the receivers of
+`signals.call_stored` record (export and enrichment intents), so a reader sees the old
 transcript or the new one, never half of either. The (source, external_id) unique constraint
 makes concurrent writers of the same meeting converge on one row.
 """
@@ -12,10 +13,9 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..exports.outbox import record_export_intent
+from .. import signals
 from ..extensions import db
 from ..models import ActionItem, Call, Participant, TranscriptSegment, User
-from ..search.enrichment import record_enrichment_intent
 
 
 @dataclass
@@ -93,8 +93,8 @@ def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResul
     db.session.flush()
     _replace_children(call.id, data)
     db.session.expire(call, ["participants", "action_items"])
-    record_export_intent(call)  # outbox: the exports become due in this same transaction
-    record_enrichment_intent(call)  # likewise search enrichment; both are queued after the commit
+    # In this same transaction: exports and search enrichment record their intents (queued after commit).
+    signals.call_stored.send(None, call_id=call.id, content_hash=fingerprint)
     if commit:
         db.session.commit()
     return UpsertResult(call, created=created, changed=True)

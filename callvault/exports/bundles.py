@@ -13,12 +13,12 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import selectinload
 
+from .. import signals
 from ..calls import formats
 from ..calls.serialize import call_to_json
 from ..extensions import db
 from ..logs import log_event
 from ..models import Call, ExportBundle, ExportBundleChunk, User, utcnow
-from ..queues import enqueue
 
 CHUNK_BYTES = 1024 * 1024
 BATCH = 50
@@ -36,8 +36,7 @@ def start(user: User, chosen_formats) -> ExportBundle:
     db.session.add(bundle)
     db.session.commit()
     try:
-        bundle.rq_job_id = enqueue("exports", "callvault.jobs.exports.build_bundle", bundle.id,
-                                   job_timeout=3600).id
+        bundle.rq_job_id = signals.request(signals.bundle_requested, bundle_id=bundle.id).id
     except redis.RedisError:
         bundle.status, bundle.error = "failed", "the job queue is unreachable; try again in a minute"
     db.session.commit()

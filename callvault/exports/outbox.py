@@ -1,20 +1,20 @@
 """The export outbox: intents recorded with the call, queued after commit, retried until delivered.
 
-`record_export_intent` runs inside `upsert_call`'s transaction, so a stored call always has its
-CallExport rows. Jobs are enqueued only after the commit (a job must never see a row that is rolled
-back); if Redis is down then, the rows simply stay due and the periodic retry queues them later.
+`record_export_intent` receives `signals.call_stored` inside `upsert_call`'s transaction, so a stored
+call always has its CallExport rows. `signals.exports_due` is sent only after the commit (a job must
+never see a row that is rolled back); if Redis is down then, the rows simply stay due and the periodic
+retry (`lease_due_exports`) queues them later.
 """
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from ..after_commit import enqueue_after_commit, enqueue_each, queue_due_rows, remember
+from .. import signals
+from ..due_rows import lease_due_rows
 from ..extensions import db
 from ..models import Call, CallExport, utcnow
 
-EXPORT_JOB = "callvault.jobs.exports.export_call"
-_TO_ENQUEUE = "callvault_exports_to_enqueue"
 QUEUED_LEASE = timedelta(minutes=10)  # how long a queued export is left alone by the periodic retry
 QUEUE_BATCH = 500  # exports queued per periodic tick
 
@@ -27,21 +27,21 @@ def configured_targets() -> list[str]:
             if current_app.config.get(setting)]
 
 
-def record_export_intent(call: Call) -> None:
-    """Mark `call` due at every configured target; called by upsert_call when the content changed."""
+def record_export_intent(_sender, call_id: int, content_hash: str) -> None:
+    """Mark a stored call due at every configured target (receives `signals.call_stored`)."""
     targets = configured_targets()
     if not targets:
         return
-    existing = {e.target: e for e in db.session.scalars(select(CallExport).where(CallExport.call_id == call.id))}
+    existing = {e.target: e for e in db.session.scalars(select(CallExport).where(CallExport.call_id == call_id))}
     grace = utcnow() + timedelta(seconds=current_app.config["EXPORT_RETRY_BASE_SECONDS"])
     rows = []
     for target in targets:
-        export = existing.get(target) or CallExport(call_id=call.id, target=target)
+        export = existing.get(target) or CallExport(call_id=call_id, target=target)
         db.session.add(export)
-        _make_due(export, call.content_hash, grace)
+        _make_due(export, content_hash, grace)
         rows.append(export)
     db.session.flush()
-    remember(_TO_ENQUEUE, *(e.id for e in rows))
+    signals.send_after_commit(signals.exports_due, export_ids=sorted(e.id for e in rows))
 
 
 def _make_due(export: CallExport, fingerprint: str | None, when: datetime) -> None:
@@ -52,20 +52,17 @@ def _make_due(export: CallExport, fingerprint: str | None, when: datetime) -> No
     export.next_attempt_at = when
 
 
-def enqueue_exports(export_ids) -> int:
-    """Queue an export job per id. Returns how many were queued; stops quietly if Redis is down."""
-    return enqueue_each("exports", EXPORT_JOB, export_ids, "export_enqueue_failed")
+def queue_exports(export_ids) -> int:
+    """Queue delivery of these exports now; returns how many were queued (fewer if Redis is down:
+    the rest stay due for the periodic retry)."""
+    return signals.request(signals.exports_due, export_ids=list(export_ids)) or 0
 
 
-enqueue_after_commit(_TO_ENQUEUE, enqueue_exports)
-
-
-def queue_due_exports(limit: int = QUEUE_BATCH) -> int:
-    """Queue exports whose retry time has come (the periodic job), leased so the next tick leaves them
+def lease_due_exports(limit: int = QUEUE_BATCH) -> list[int]:
+    """Exports whose retry time has come (for the periodic job), leased so the next tick leaves them
     alone while they wait their turn; one a worker holds (locked_until) is left to it."""
     now = utcnow()
-    return queue_due_rows(CallExport.id, enqueue_exports,
-                          or_(CallExport.locked_until.is_(None), CallExport.locked_until < now),
+    return lease_due_rows(CallExport.id, or_(CallExport.locked_until.is_(None), CallExport.locked_until < now),
                           lease=QUEUED_LEASE, limit=limit, now=now)
 
 

@@ -20,11 +20,12 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .. import signals
 from ..calls.store import CallData, upsert_call
 from ..extensions import db
 from ..logs import log_event
 from ..models import Call, SyncJob, SyncJobItem, User, utcnow
-from ..queues import enqueue, get_redis
+from ..queues import get_redis
 from ..timeutil import parse_instant
 from .client import FathomAuthError, FathomClient, FathomError
 from .credentials import NeedsAttention, client_for, get_connection
@@ -204,9 +205,8 @@ def start_sync(user: User, recording_ids: list[str] | None = None, since: date |
     db.session.commit()
     if not enqueue_job:
         return job
-    from ..jobs.fathom import run_fathom_sync
     try:
-        rq_job = enqueue("sync", run_fathom_sync, job.id, job_timeout=JOB_TIMEOUT_SECONDS)
+        rq_job = signals.request(signals.fathom_sync_requested, sync_job_id=job.id)
     except redis.RedisError:
         job.status, job.error, job.finished_at = "failed", "the job queue (Redis) could not be reached", utcnow()
         db.session.commit()

@@ -1,8 +1,9 @@
 """Housekeeping jobs."""
 from .. import sync_jobs
-from . import job
+from .declaration import job
 
 
-@job
+@job(queue="sync")
 def recover_stalled_sync_jobs():
     return sync_jobs.recover_stalled()
+

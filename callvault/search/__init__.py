@@ -4,3 +4,11 @@ Plain modules, no Flask requests: fulltext (query syntax and SQL for both backen
 index's DDL), highlight, chunking, providers (the AI HTTP client and the offline default),
 enrichment (the job's work), semantic (cosine ranking and fusion), results (the library's hits).
 """
+
+
+def init_app(app) -> None:
+    """A stored call becomes due for enrichment (passages, vectors, a title), in its own transaction."""
+    from .. import signals
+    from . import enrichment
+
+    signals.call_stored.connect(enrichment.record_enrichment_intent)

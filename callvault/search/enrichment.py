@@ -1,8 +1,9 @@
 """Enrichment after a call lands: passages, their embeddings, and a title and summary for calls lacking one.
 
-`record_enrichment_intent` runs inside `upsert_call`'s transaction (a CallEnrichment row goes
-pending); the job is queued after the commit. If Redis is down then, storing the call still
-succeeds and the periodic sweep (or `flask search reindex`) queues it later.
+`record_enrichment_intent` receives `signals.call_stored` inside `upsert_call`'s transaction (a
+CallEnrichment row goes pending); `signals.enrichment_due` queues the job after the commit. If Redis
+is down then, storing the call still succeeds and the periodic sweep (or `flask search reindex`)
+queues it later.
 
 `enrich_call` is idempotent, keyed on `Call.content_hash`: a call whose enrichment is current is
 left alone, and unchanged passages keep their vectors. Slow provider calls happen outside any
@@ -12,55 +13,35 @@ A provider failure marks the row failed with a backoff (honouring Retry-After); 
 import struct
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
-from ..after_commit import enqueue_after_commit, enqueue_each, remember
+from .. import signals
+from ..due_rows import lease_due_rows
 from ..extensions import db
 from ..logs import log_event
 from ..models import Call, CallEnrichment, TranscriptChunk, TranscriptSegment, utcnow
 from .chunking import chunk_call
 from .providers import ProviderError
 
-ENRICH_JOB = "callvault.jobs.search.enrich_call"
-JOB_TIMEOUT_SECONDS = 900
 PLACEHOLDER_TITLES = {"", "untitled meeting", "untitled"}
 PENDING_GRACE = timedelta(minutes=2)  # the queued job normally finishes first; the sweep waits this long
 QUEUED_LEASE = timedelta(minutes=10)  # a swept row is left alone this long while its job waits
 RETRY_BASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
-_TO_ENQUEUE = "callvault_enrichment_to_enqueue"
 
 
-def record_enrichment_intent(call: Call) -> None:
-    """Mark `call` due for enrichment; called by upsert_call when the content changed."""
-    state = db.session.get(CallEnrichment, call.id) or CallEnrichment(call_id=call.id)
+def record_enrichment_intent(_sender, call_id: int, content_hash: str) -> None:
+    """Mark a stored call due for enrichment (receives `signals.call_stored`)."""
+    state = db.session.get(CallEnrichment, call_id) or CallEnrichment(call_id=call_id)
     db.session.add(state)
     state.status, state.attempts, state.last_error = "pending", 0, None
     state.next_attempt_at = utcnow() + PENDING_GRACE
-    remember(_TO_ENQUEUE, call.id)
+    signals.send_after_commit(signals.enrichment_due, call_ids=[call_id])
 
 
-def enqueue_enrichment(call_ids) -> int:
-    """Queue an enrichment job per call. Returns how many were queued; stops quietly if Redis is down."""
-    return enqueue_each("default", ENRICH_JOB, call_ids, "enrichment_enqueue_failed", job_timeout=JOB_TIMEOUT_SECONDS)
-
-
-enqueue_after_commit(_TO_ENQUEUE, enqueue_enrichment)
-
-
-def queue_due(limit: int = 500) -> int:
-    """Queue pending and failed enrichments whose time has come (the periodic sweep)."""
-    now = utcnow()
-    ids = list(db.session.scalars(
-        select(CallEnrichment.call_id)
-        .where(CallEnrichment.status.in_(("pending", "failed")), CallEnrichment.next_attempt_at <= now)
-        .order_by(CallEnrichment.next_attempt_at).limit(limit)))
-    if not ids:
-        return 0
-    db.session.execute(update(CallEnrichment).where(CallEnrichment.call_id.in_(ids))
-                       .values(next_attempt_at=now + QUEUED_LEASE))
-    db.session.commit()
-    return enqueue_enrichment(ids)
+def lease_due(limit: int = 500) -> list[int]:
+    """Pending and failed enrichments whose time has come (for the periodic sweep), leased."""
+    return lease_due_rows(CallEnrichment.call_id, lease=QUEUED_LEASE, limit=limit)
 
 
 def needs_enrichment(state: CallEnrichment | None, content_hash: str | None, embedding_model: str | None) -> bool:

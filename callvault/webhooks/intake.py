@@ -9,11 +9,12 @@ The order is what makes a 2xx safe to give:
 3. The webhook id is claimed by inserting a ProcessedWebhook row. Its unique constraint, not a
    check-then-insert, makes one of several simultaneous copies win on whichever process; the
    others are marked duplicate and answered 2xx too, since the sender only needs to stop.
-4. Only now is the sender answered 2xx, and processing is enqueued on the `webhooks` queue. If
-   Redis is down the row stays pending and `sweep` enqueues it once Redis is back.
+4. Only now is the sender answered 2xx, and `signals.delivery_accepted` queues the processing
+   job (callvault/jobs/webhooks.py). If Redis is down the row stays pending and the periodic
+   sweep queues it once Redis is back.
 
-Processing runs the source's processor (PROCESSORS) on the stored body and records success or
-failure on the row; `replay` runs it again on demand.
+Processing runs the source's processor (registered by the source with `register_processor`) on
+the stored body and records success or failure on the row; `replay` runs it again on demand.
 """
 import logging
 from dataclasses import dataclass
@@ -21,22 +22,15 @@ from datetime import timedelta
 from itertools import islice
 from typing import Callable, Mapping
 
-import redis
 from flask import current_app
-from rq.job import Job, JobStatus
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from werkzeug.utils import import_string
 
+from .. import signals
 from ..extensions import db
 from ..logs import log_event
-from ..models import ProcessedWebhook, WebhookDelivery, utcnow
-from ..queues import enqueue, get_redis
+from ..models import Call, ProcessedWebhook, WebhookDelivery, utcnow
 
-# source -> "module.function" taking a locked WebhookDelivery and returning the (unsaved) Call or None;
-# it raises ProcessingFailed when the delivery cannot be processed as things stand.
-PROCESSORS = {"fathom": "callvault.fathom.webhooks.process", "attendee": "callvault.bots.lifecycle.process_delivery"}
-PROCESS_JOB = "callvault.jobs.webhooks.process_delivery"
 PREVIEW_CAP = 64 * 1024  # bytes kept of a body over the size limit
 HEADER_VALUE_CAP = 2000
 MAX_HEADERS = 100
@@ -45,7 +39,6 @@ ABANDONED_AFTER = timedelta(minutes=10)
 SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 SENSITIVE_WORDS = ("secret", "token", "signature", "password")
 REDACTED = "[redacted]"
-_LIVE_JOB_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 @dataclass(frozen=True)
@@ -81,6 +74,15 @@ class Answer:
 
 
 Judge = Callable[[Mapping[str, str], bytes], Verdict]
+# Takes a locked WebhookDelivery and returns the (unsaved) Call or None; raises ProcessingFailed when
+# the delivery cannot be processed as things stand.
+Processor = Callable[[WebhookDelivery], Call | None]
+_processors: dict[str, Processor] = {}
+
+
+def register_processor(source: str, processor: Processor) -> None:
+    """A source's processor for its stored deliveries (each source registers in its init_app)."""
+    _processors[source] = processor
 
 
 def receive(source: str, endpoint: str, headers: Mapping[str, str], body: bytes, judge: Judge) -> Answer:
@@ -111,7 +113,7 @@ def receive(source: str, endpoint: str, headers: Mapping[str, str], body: bytes,
         return Answer(503, "unavailable", "the database is unavailable; retry later")
     if duplicate:
         return Answer(200, "duplicate", duplicate, delivery_id)
-    enqueue_processing(delivery_id)
+    signals.delivery_accepted.send(None, delivery_id=delivery_id)
     return Answer(202, "accepted", "stored; it is processed in the background", delivery_id)
 
 
@@ -143,16 +145,6 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def enqueue_processing(delivery_id: int) -> bool:
-    """Queue processing; when Redis is unreachable leave the row pending for `sweep`."""
-    try:
-        enqueue("webhooks", PROCESS_JOB, delivery_id, job_id=_job_id(delivery_id))
-    except redis.RedisError as exc:
-        log_event("webhook_enqueue_failed", logging.WARNING, delivery_id=delivery_id, error=type(exc).__name__)
-        return False
-    return True
-
-
 def process(delivery_id: int, replay: bool = False) -> WebhookDelivery | None:
     """Run the source's processor on a stored delivery and record the outcome on its row.
 
@@ -166,7 +158,7 @@ def process(delivery_id: int, replay: bool = False) -> WebhookDelivery | None:
         db.session.rollback()
         return delivery
     try:
-        call = import_string(PROCESSORS[delivery.source])(delivery)
+        call = _processors[delivery.source](delivery)
     except ProcessingFailed as exc:
         return _record_failure(delivery_id, str(exc))
     except Exception as exc:  # anything a sender put in a body must end as "failed", not stuck pending
@@ -192,22 +184,17 @@ def replay(delivery_id: int) -> WebhookDelivery:
     return process(delivery_id, replay=True)
 
 
-def sweep(limit: int = 500) -> dict:
-    """Requeue claimed deliveries still pending and fail ones abandoned before they were judged.
-
-    A claimed delivery is pending after the answer only if enqueueing failed (Redis down) or its
-    job died; one whose job is still alive in Redis is left alone. A row still unjudged after
-    ABANDONED_AFTER belongs to a request that crashed before its 2xx: the sender has retried it.
-    """
-    pending = db.session.scalars(
+def claimed_pending(limit: int = 500) -> list[int]:
+    """Claimed (signature-verified) deliveries still pending: their job never ran (Redis was down), is
+    waiting its turn, or died. The sweep job requeues those whose job is not alive in Redis."""
+    return list(db.session.scalars(
         select(WebhookDelivery.id).where(WebhookDelivery.status == "pending", WebhookDelivery.signature_valid.is_(True))
-        .order_by(WebhookDelivery.id).limit(limit)).all()
-    jobs = Job.fetch_many([_job_id(i) for i in pending], connection=get_redis())
-    requeued = 0
-    for delivery_id, job in zip(pending, jobs):
-        if job is None or job.get_status(refresh=False) not in _LIVE_JOB_STATES:
-            enqueue("webhooks", PROCESS_JOB, delivery_id, job_id=_job_id(delivery_id))
-            requeued += 1
+        .order_by(WebhookDelivery.id).limit(limit)))
+
+
+def sweep(requeued: int = 0) -> dict:
+    """Fail deliveries abandoned before they were judged: a row still unjudged after ABANDONED_AFTER
+    belongs to a request that crashed before its 2xx, and the sender has retried it."""
     abandoned = db.session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.signature_valid.is_(None),
@@ -294,7 +281,3 @@ def _clean(value: str | None, limit: int | None = None) -> str | None:
     if value is None:
         return None
     return value.replace("\x00", "\ufffd")[:limit]
-
-
-def _job_id(delivery_id: int) -> str:
-    return f"webhook-delivery-{delivery_id}"
