@@ -2,7 +2,9 @@
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "callvault"
+import callvault
+
+PACKAGE = Path(callvault.__file__).resolve().parent
 
 
 def _imported_modules(path: Path):

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+import callvault
 from callvault.config import CONFIG_ERROR_EXIT_CODE, ConfigError, load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(callvault.__file__).resolve().parent.parent   # wherever this test file lives
 FLASK = str(Path(sys.executable).parent / "flask")
 
 BAD_SETTINGS = [
