@@ -1,10 +1,9 @@
-"""WSGI entry point: `gunicorn app:app` and `flask --app app …`."""
-import sys
+"""WSGI entry point: `gunicorn app:app` and `flask --app app …`.
 
+A bad or missing setting stops the process here with one line on stderr (see config.exit_on_config_error).
+"""
 from callvault import create_app
-from callvault.config import ConfigError
+from callvault.config import exit_on_config_error
 
-try:
+with exit_on_config_error():
     app = create_app()
-except ConfigError as exc:
-    sys.exit(f"CallVault cannot start: {exc}")

@@ -11,6 +11,7 @@ from rq.worker import HerokuWorker, SimpleWorker
 from sqlalchemy.orm import configure_mappers
 
 from callvault import create_app
+from callvault.config import exit_on_config_error
 from callvault.jobs.declaration import set_worker_app
 from callvault.queues import QUEUE_NAMES, get_redis, register_periodic_jobs, run_scheduler_once
 
@@ -49,7 +50,8 @@ def scheduler_loop(app, stop: threading.Event, name: str) -> None:
 
 
 def main() -> None:
-    app = create_app()
+    with exit_on_config_error():   # a bad setting: one line naming it, no traceback
+        app = create_app()
     if app.config["INPROCESS_QUEUE"]:
         raise SystemExit("worker.py needs REDIS_URL; without it `flask run` processes jobs in-process.")
     # create_app imported every job module (and what it imports) here in the parent: HerokuWorker

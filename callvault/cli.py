@@ -1,5 +1,8 @@
-"""`flask …` commands. Each fails with one clear line on stderr and a non-zero exit."""
-import functools
+"""`flask …` commands. Each fails with one clear line on stderr and a non-zero exit.
+
+This module registers every command group (`register_cli`); the helpers the groups share live in
+`cli_support`, so no feature imports this module back.
+"""
 import secrets
 import sys
 
@@ -8,27 +11,8 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from . import accounts, crypto
+from .cli_support import clear_errors, read_secret_from_stdin
 from .extensions import db
-
-
-def clear_errors(*handled):
-    """Turn the listed exceptions into `Error: <message>` and exit code 1."""
-    def decorator(fn):
-        @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except handled as exc:
-                raise click.ClickException(str(exc)) from None
-        return wrapped
-    return decorator
-
-
-def read_secret_from_stdin(what: str) -> str:
-    value = sys.stdin.readline().strip()
-    if not value:
-        raise click.ClickException(f"no {what} on standard input")
-    return value
 
 
 users = AppGroup("users", help="Manage accounts.")
@@ -100,19 +84,15 @@ def demo_command(if_empty):
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users, keys, demo_command):
-        app.cli.add_command(command)
-    from .exports.cli import exports
-    from .transcripts.cli import transcripts
-    app.cli.add_command(exports)
-    app.cli.add_command(transcripts)
-    from .webhooks.cli import webhooks
-    app.cli.add_command(webhooks)
-    from .fathom.cli import fathom
-    app.cli.add_command(fathom)
-    from .search.cli import search
-    app.cli.add_command(search)
-    from .calendars.cli import register_commands as register_calendar_commands
-    register_calendar_commands(app)
+    """Every `flask …` command group, registered here and only here."""
     from .bots.cli import bots
-    app.cli.add_command(bots)
+    from .calendars.cli import calendars, watch_channels
+    from .exports.cli import exports
+    from .fathom.cli import fathom
+    from .search.cli import search
+    from .transcripts.cli import transcripts
+    from .webhooks.cli import webhooks
+
+    for command in (users, keys, demo_command, exports, transcripts, webhooks, fathom, search, calendars,
+                    watch_channels, bots):
+        app.cli.add_command(command)

@@ -3,16 +3,99 @@
 Embedded defaults make one process a working app on a laptop: SQLite under `instance/`
 and an in-process queue (fakeredis plus a worker thread). In production both URLs and
 the secrets are required and missing ones stop the app at start-up with a clear message.
+
+A setting that cannot be parsed raises `ConfigError` naming the variable; the process entry points
+(`app.py` for gunicorn and `flask`, `worker.py`) turn it into one line on stderr and a non-zero exit
+with `exit_on_config_error`. Every setting is parsed before a development secret is written, so a bad
+one leaves nothing behind.
 """
+import math
 import os
 import secrets
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+ENVIRONMENTS = ("production", "development", "testing")
+# gunicorn stops (rather than restarts) workers that exit with its "app failed to load" code, so a bad
+# setting halts the server with the one line instead of restarting workers that can never start.
+CONFIG_ERROR_EXIT_CODE = 4
+
 
 class ConfigError(RuntimeError):
-    """A required setting is missing or malformed."""
+    """A required setting is missing or malformed. Its message is one line naming the variable."""
+
+
+@contextmanager
+def exit_on_config_error():
+    """Where a process starts: a ConfigError becomes `CallVault: <message>` on stderr and a non-zero exit."""
+    try:
+        yield
+    except ConfigError as exc:
+        print(f"CallVault: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
+
+
+def _raw(environ, name: str) -> str | None:
+    """The variable's text, or None when unset or blank (hosting dashboards leave blanks behind)."""
+    value = environ.get(name)
+    return value.strip() if value is not None and value.strip() else None
+
+
+def _checked(name: str, value, text: str, minimum):
+    if minimum is not None and value < minimum:
+        if minimum == 0:
+            raise ConfigError(f"{name} cannot be negative (got {text!r})")
+        raise ConfigError(f"{name} must be at least {minimum} (got {text!r})")
+    return value
+
+
+def _whole(environ, name: str, default: int, unit: str = "", minimum: int | None = 0) -> int:
+    """A whole number, e.g. BOT_LEAD_MINUTES=60."""
+    text = _raw(environ, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number{' of ' + unit if unit else ''} (got {text!r})") from None
+    return _checked(name, value, text, minimum)
+
+
+def _number(environ, name: str, default: float, unit: str = "", minimum: float | None = 0) -> float:
+    """A number, fractions allowed, e.g. BOT_STUCK_AFTER_HOURS=1.5."""
+    text = _raw(environ, name)
+    if text is None:
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number{' of ' + unit if unit else ''} (got {text!r})")
+    return _checked(name, value, text, minimum)
+
+
+def _flag(environ, name: str, default: bool = False) -> bool:
+    text = _raw(environ, name)
+    if text is None:
+        return default
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (or true/false, yes/no) (got {text!r})")
+
+
+def _choice(environ, name: str, choices: tuple[str, ...], default: str) -> str:
+    text = _raw(environ, name)
+    if text is None:
+        return default
+    if text not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {text!r})")
+    return text
 
 
 def _database_url(environ, instance_path: Path) -> str:
@@ -30,8 +113,23 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def _dev_secret(instance_path: Path, name: str, make) -> str:
-    """A development secret generated once and kept under instance/ so restarts keep sessions."""
+def _fernet_keys(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError("CREDENTIALS_ENCRYPTION_KEY must be comma-separated Fernet keys "
+                              "(generate one with: python -c 'from cryptography.fernet import Fernet; "
+                              "print(Fernet.generate_key().decode())')") from None
+    return keys
+
+
+def _made_up_secret(env: str, instance_path: Path, name: str, make) -> str:
+    """A secret nobody set. Development generates it once and keeps it under instance/ so restarts keep
+    sessions; testing makes one up for this process and writes nothing."""
+    if env == "testing":
+        return make()
     path = instance_path / name
     if path.exists():
         return path.read_text().strip()
@@ -42,43 +140,48 @@ def _dev_secret(instance_path: Path, name: str, make) -> str:
     return value
 
 
+def _require_production_settings(environ) -> None:
+    required = ("SECRET_KEY", "CREDENTIALS_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL")
+    missing = [name for name in required if not environ.get(name)]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise ConfigError(f"{names} must be set in production")
+
+
+def _secrets(environ, instance_path: Path, env: str) -> dict:
+    """The secrets; outside production the unset ones are made up (see _made_up_secret)."""
+    given_keys = environ.get("CREDENTIALS_ENCRYPTION_KEY")
+    keys = _fernet_keys(given_keys) if given_keys else None   # checked before anything is written
+    secret_key = environ.get("SECRET_KEY")
+    transcript_secret = environ.get("TRANSCRIPT_TOKEN_SECRET") or environ.get("WEBHOOK_SECRET")
+    if env != "production":
+        secret_key = secret_key or _made_up_secret(env, instance_path, "secret_key", lambda: secrets.token_hex(32))
+        if keys is None:
+            keys = _fernet_keys(_made_up_secret(env, instance_path, "credentials_encryption_key",
+                                                lambda: Fernet.generate_key().decode()))
+        transcript_secret = transcript_secret or _made_up_secret(
+            env, instance_path, "transcript_token_secret", lambda: secrets.token_hex(32))
+    return {"SECRET_KEY": secret_key, "CREDENTIALS_ENCRYPTION_KEYS": keys, "TRANSCRIPT_TOKEN_SECRET": transcript_secret}
+
+
 def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
+    """Every setting, parsed. A missing or malformed one raises ConfigError naming it."""
     environ = os.environ if environ is None else environ
     instance_path = Path(instance_path)
-    env = environ.get("CALLVAULT_ENV") or ("production" if environ.get("DYNO") else "development")
+    env = _choice(environ, "CALLVAULT_ENV", ENVIRONMENTS, "production" if environ.get("DYNO") else "development")
+    if env == "production":
+        _require_production_settings(environ)
+    config = _settings(environ, instance_path, env)
+    # Secrets last: a development secret is written only once every other setting has parsed.
+    config.update(_secrets(environ, instance_path, env))
+    return config
+
+
+def _settings(environ, instance_path: Path, env: str) -> dict:
     production = env == "production"
-
-    secret_key = environ.get("SECRET_KEY")
-    encryption_keys = environ.get("CREDENTIALS_ENCRYPTION_KEY")
-    if production:
-        missing = [n for n, v in (("SECRET_KEY", secret_key), ("CREDENTIALS_ENCRYPTION_KEY", encryption_keys),
-                                  ("DATABASE_URL", environ.get("DATABASE_URL")),
-                                  ("REDIS_URL", environ.get("REDIS_URL"))) if not v]
-        if missing:
-            raise ConfigError(f"CallVault is running in production and needs {', '.join(missing)} to be set.")
-    else:
-        secret_key = secret_key or _dev_secret(instance_path, "secret_key", lambda: secrets.token_hex(32))
-        encryption_keys = encryption_keys or _dev_secret(
-            instance_path, "credentials_encryption_key", lambda: Fernet.generate_key().decode())
-
-    transcript_secret = environ.get("TRANSCRIPT_TOKEN_SECRET") or environ.get("WEBHOOK_SECRET")
-    if not transcript_secret and not production:
-        transcript_secret = _dev_secret(instance_path, "transcript_token_secret", lambda: secrets.token_hex(32))
-
-    keys = [k.strip() for k in encryption_keys.split(",") if k.strip()]
-    for key in keys:
-        try:
-            Fernet(key)
-        except (ValueError, TypeError):
-            raise ConfigError("CREDENTIALS_ENCRYPTION_KEY must be comma-separated Fernet keys "
-                              "(generate one with: python -c 'from cryptography.fernet import Fernet; "
-                              "print(Fernet.generate_key().decode())')") from None
-
     redis_url = environ.get("REDIS_URL") or None
     return {
         "ENV_NAME": env,
-        "SECRET_KEY": secret_key,
-        "CREDENTIALS_ENCRYPTION_KEYS": keys,
         "SQLALCHEMY_DATABASE_URI": _database_url(environ, instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
@@ -86,12 +189,11 @@ def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
         "INPROCESS_QUEUE": redis_url is None,
         "INPROCESS_WORKER": True,
         "PUBLIC_BASE_URL": (environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        "TRANSCRIPT_TOKEN_SECRET": transcript_secret,
-        "MAX_CONTENT_LENGTH": int(environ.get("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)),
+        "MAX_CONTENT_LENGTH": _whole(environ, "MAX_CONTENT_LENGTH", 10 * 1024 * 1024, "bytes", minimum=1),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
-        "SESSION_LIFETIME_SECONDS": int(environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
+        "SESSION_LIFETIME_SECONDS": _whole(environ, "SESSION_LIFETIME_SECONDS", 12 * 3600, "seconds", minimum=1),
         "WTF_CSRF_TIME_LIMIT": None,  # the session lifetime bounds the token
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCKOUT_SECONDS": 15 * 60,
@@ -105,37 +207,37 @@ def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
                                               "https://fathom.video/external/v1/oauth2/token"),
         "FATHOM_OAUTH_WEBHOOK_SECRET": environ.get("FATHOM_OAUTH_WEBHOOK_SECRET"),
         # Fathom's published limits, per account: 60 calls and 30 heavy calls per 60 s window.
-        "FATHOM_RATE_WINDOW_SECONDS": float(environ.get("FATHOM_RATE_WINDOW_SECONDS", 60)),
-        "FATHOM_RATE_LIMIT": int(environ.get("FATHOM_RATE_LIMIT", 60)),
-        "FATHOM_HEAVY_RATE_LIMIT": int(environ.get("FATHOM_HEAVY_RATE_LIMIT", 30)),
-        "FATHOM_HTTP_TIMEOUT_SECONDS": float(environ.get("FATHOM_HTTP_TIMEOUT_SECONDS", 30)),
-        "FATHOM_MAX_ATTEMPTS": int(environ.get("FATHOM_MAX_ATTEMPTS", 6)),
-        "FATHOM_RETRY_BASE_SECONDS": float(environ.get("FATHOM_RETRY_BASE_SECONDS", 1.0)),
+        "FATHOM_RATE_WINDOW_SECONDS": _number(environ, "FATHOM_RATE_WINDOW_SECONDS", 60, "seconds"),
+        "FATHOM_RATE_LIMIT": _whole(environ, "FATHOM_RATE_LIMIT", 60, "calls", minimum=1),
+        "FATHOM_HEAVY_RATE_LIMIT": _whole(environ, "FATHOM_HEAVY_RATE_LIMIT", 30, "calls", minimum=1),
+        "FATHOM_HTTP_TIMEOUT_SECONDS": _number(environ, "FATHOM_HTTP_TIMEOUT_SECONDS", 30, "seconds"),
+        "FATHOM_MAX_ATTEMPTS": _whole(environ, "FATHOM_MAX_ATTEMPTS", 6, "attempts", minimum=1),
+        "FATHOM_RETRY_BASE_SECONDS": _number(environ, "FATHOM_RETRY_BASE_SECONDS", 1.0, "seconds"),
         # Development only: serve Fathom from an in-process sandbox seeded for the demo account.
-        "FATHOM_SANDBOX": not production and environ.get("FATHOM_SANDBOX", "") in ("1", "true", "yes"),
+        "FATHOM_SANDBOX": _flag(environ, "FATHOM_SANDBOX") and not production,
         "EXPORT_DATABASE_URL": environ.get("EXPORT_DATABASE_URL"),
         "EXPORT_WEBHOOK_URL": environ.get("EXPORT_WEBHOOK_URL"),
         "EXPORT_WEBHOOK_SECRET": environ.get("EXPORT_WEBHOOK_SECRET"),
         # Immediate tries per export run, then the periodic retry backs off from EXPORT_RETRY_BASE_SECONDS.
-        "EXPORT_WEBHOOK_ATTEMPTS": int(environ.get("EXPORT_WEBHOOK_ATTEMPTS", 3)),
-        "EXPORT_WEBHOOK_BACKOFF_SECONDS": float(environ.get("EXPORT_WEBHOOK_BACKOFF_SECONDS", 2)),
-        "EXPORT_WEBHOOK_TIMEOUT_SECONDS": float(environ.get("EXPORT_WEBHOOK_TIMEOUT_SECONDS", 15)),
-        "EXPORT_RETRY_BASE_SECONDS": int(environ.get("EXPORT_RETRY_BASE_SECONDS", 60)),
-        "EXPORT_BUNDLE_TTL_DAYS": int(environ.get("EXPORT_BUNDLE_TTL_DAYS", 7)),
-        "TRANSCRIPT_LINK_DAYS": int(environ.get("TRANSCRIPT_LINK_DAYS", 30)),
-        "DASHBOARD_REFRESH_SECONDS": int(environ.get("DASHBOARD_REFRESH_SECONDS", 30)),
-        "SCHEDULER_STALE_SECONDS": int(environ.get("SCHEDULER_STALE_SECONDS", 120)),
+        "EXPORT_WEBHOOK_ATTEMPTS": _whole(environ, "EXPORT_WEBHOOK_ATTEMPTS", 3, "attempts", minimum=1),
+        "EXPORT_WEBHOOK_BACKOFF_SECONDS": _number(environ, "EXPORT_WEBHOOK_BACKOFF_SECONDS", 2, "seconds"),
+        "EXPORT_WEBHOOK_TIMEOUT_SECONDS": _number(environ, "EXPORT_WEBHOOK_TIMEOUT_SECONDS", 15, "seconds"),
+        "EXPORT_RETRY_BASE_SECONDS": _whole(environ, "EXPORT_RETRY_BASE_SECONDS", 60, "seconds"),
+        "EXPORT_BUNDLE_TTL_DAYS": _whole(environ, "EXPORT_BUNDLE_TTL_DAYS", 7, "days", minimum=1),
+        "TRANSCRIPT_LINK_DAYS": _whole(environ, "TRANSCRIPT_LINK_DAYS", 30, "days", minimum=1),
+        "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
+        "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),
         # An OpenAI-compatible API for embeddings and titles; the base URL includes the version (…/v1).
         # Unset: offline titles from key phrases, no semantic search. The key is never logged.
         "AI_API_BASE_URL": (environ.get("AI_API_BASE_URL") or "").rstrip("/") or None,
         "AI_API_KEY": environ.get("AI_API_KEY") or None,
         "AI_EMBEDDING_MODEL": environ.get("AI_EMBEDDING_MODEL") or None,
         "AI_CHAT_MODEL": environ.get("AI_CHAT_MODEL") or None,
-        "AI_HTTP_TIMEOUT_SECONDS": float(environ.get("AI_HTTP_TIMEOUT_SECONDS", 30)),
-        "AI_MAX_ATTEMPTS": int(environ.get("AI_MAX_ATTEMPTS", 5)),
-        "AI_RETRY_BASE_SECONDS": float(environ.get("AI_RETRY_BASE_SECONDS", 1.0)),
-        "AI_RETRY_MAX_WAIT_SECONDS": float(environ.get("AI_RETRY_MAX_WAIT_SECONDS", 60)),
-        "AI_SEMANTIC_MIN_SIMILARITY": float(environ.get("AI_SEMANTIC_MIN_SIMILARITY", 0.3)),
+        "AI_HTTP_TIMEOUT_SECONDS": _number(environ, "AI_HTTP_TIMEOUT_SECONDS", 30, "seconds"),
+        "AI_MAX_ATTEMPTS": _whole(environ, "AI_MAX_ATTEMPTS", 5, "attempts", minimum=1),
+        "AI_RETRY_BASE_SECONDS": _number(environ, "AI_RETRY_BASE_SECONDS", 1.0, "seconds"),
+        "AI_RETRY_MAX_WAIT_SECONDS": _number(environ, "AI_RETRY_MAX_WAIT_SECONDS", 60, "seconds"),
+        "AI_SEMANTIC_MIN_SIMILARITY": _number(environ, "AI_SEMANTIC_MIN_SIMILARITY", 0.3),
         "GOOGLE_CLIENT_ID": environ.get("GOOGLE_CLIENT_ID"),
         "GOOGLE_CLIENT_SECRET": environ.get("GOOGLE_CLIENT_SECRET"),
         "GOOGLE_REDIRECT_URI": environ.get("GOOGLE_REDIRECT_URI"),  # default: PUBLIC_BASE_URL + the callback path
@@ -150,23 +252,23 @@ def load_config(environ=None, instance_path: Path | str = "instance") -> dict:
         "MICROSOFT_GRAPH_BASE_URL": environ.get("MICROSOFT_GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0"),
         "MICROSOFT_LOGIN_BASE_URL": environ.get("MICROSOFT_LOGIN_BASE_URL", "https://login.microsoftonline.com"),
         "PILOT_USERS": [e.strip().lower() for e in environ.get("PILOT_USERS", "").split(",") if e.strip()],
-        "CALENDAR_HTTP_TIMEOUT_SECONDS": float(environ.get("CALENDAR_HTTP_TIMEOUT_SECONDS", 20)),
-        "CALENDAR_MAX_ATTEMPTS": int(environ.get("CALENDAR_MAX_ATTEMPTS", 5)),
-        "CALENDAR_RETRY_BASE_SECONDS": float(environ.get("CALENDAR_RETRY_BASE_SECONDS", 1.0)),
+        "CALENDAR_HTTP_TIMEOUT_SECONDS": _number(environ, "CALENDAR_HTTP_TIMEOUT_SECONDS", 20, "seconds"),
+        "CALENDAR_MAX_ATTEMPTS": _whole(environ, "CALENDAR_MAX_ATTEMPTS", 5, "attempts", minimum=1),
+        "CALENDAR_RETRY_BASE_SECONDS": _number(environ, "CALENDAR_RETRY_BASE_SECONDS", 1.0, "seconds"),
         # The recording-bot service (Attendee's REST API). The key and secret are never logged.
         "ATTENDEE_API_BASE_URL": (environ.get("ATTENDEE_API_BASE_URL") or "https://app.attendee.dev").rstrip("/"),
         "ATTENDEE_API_KEY": environ.get("ATTENDEE_API_KEY") or None,
         "ATTENDEE_WEBHOOK_SECRET": environ.get("ATTENDEE_WEBHOOK_SECRET") or None,
-        "ATTENDEE_HTTP_TIMEOUT_SECONDS": float(environ.get("ATTENDEE_HTTP_TIMEOUT_SECONDS", 15)),
-        "ATTENDEE_MAX_ATTEMPTS": int(environ.get("ATTENDEE_MAX_ATTEMPTS", 3)),
-        "ATTENDEE_RETRY_BASE_SECONDS": float(environ.get("ATTENDEE_RETRY_BASE_SECONDS", 1.0)),
+        "ATTENDEE_HTTP_TIMEOUT_SECONDS": _number(environ, "ATTENDEE_HTTP_TIMEOUT_SECONDS", 15, "seconds"),
+        "ATTENDEE_MAX_ATTEMPTS": _whole(environ, "ATTENDEE_MAX_ATTEMPTS", 3, "attempts", minimum=1),
+        "ATTENDEE_RETRY_BASE_SECONDS": _number(environ, "ATTENDEE_RETRY_BASE_SECONDS", 1.0, "seconds"),
         "BOT_NAME": environ.get("BOT_NAME") or "CallVault Notetaker",
         # Bots go to the service this long before join_at; one that shows no sign of joining this long
         # after join_at is marked missed; a bot that should have moved is polled when this stale.
-        "BOT_LEAD_MINUTES": int(environ.get("BOT_LEAD_MINUTES", 60)),
-        "BOT_GRACE_MINUTES": int(environ.get("BOT_GRACE_MINUTES", 10)),
-        "BOT_POLL_AFTER_SECONDS": int(environ.get("BOT_POLL_AFTER_SECONDS", 120)),
+        "BOT_LEAD_MINUTES": _whole(environ, "BOT_LEAD_MINUTES", 60, "minutes"),
+        "BOT_GRACE_MINUTES": _whole(environ, "BOT_GRACE_MINUTES", 10, "minutes"),
+        "BOT_POLL_AFTER_SECONDS": _whole(environ, "BOT_POLL_AFTER_SECONDS", 120, "seconds"),
         # A bot still joining, in its meeting or processing this long after the meeting's end is
         # polled one last time and, if still not finished, given up as fatal_error (a dashboard failure).
-        "BOT_STUCK_AFTER_HOURS": float(environ.get("BOT_STUCK_AFTER_HOURS", 3)),
+        "BOT_STUCK_AFTER_HOURS": _number(environ, "BOT_STUCK_AFTER_HOURS", 3, "hours"),
     }

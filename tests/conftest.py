@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from datetime import datetime, timedelta, timezone
 
@@ -21,7 +22,9 @@ for _name in ("DATABASE_URL", "REDIS_URL", "DYNO", "FATHOM_OAUTH_WEBHOOK_SECRET"
 os.environ["CALLVAULT_ENV"] = "testing"
 os.environ["SECRET_KEY"] = "test-secret-key"
 os.environ["CREDENTIALS_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+os.environ["TRANSCRIPT_TOKEN_SECRET"] = "test-transcript-secret"
 
+import callvault  # noqa: E402
 from callvault import create_app  # noqa: E402
 from callvault.accounts import create_user  # noqa: E402
 from callvault.calls.store import CallData, ParticipantData, SegmentData, upsert_call  # noqa: E402
@@ -31,6 +34,30 @@ from callvault.queues import drain_queues  # noqa: E402
 from callvault.search.schema import ensure_search_schema  # noqa: E402
 
 PASSWORD = "correct horse battery"
+# Where a development app keeps its secrets and database (Flask's instance path for the package).
+INSTANCE_DIR = Path(callvault.__file__).resolve().parent.parent / "instance"
+
+
+def _instance_entries() -> set[str] | None:
+    if not INSTANCE_DIR.exists():
+        return None
+    return {str(path.relative_to(INSTANCE_DIR)) for path in INSTANCE_DIR.rglob("*")}
+
+
+_INSTANCE_BEFORE = _instance_entries()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_under_instance():
+    """The suite fails if it created anything under instance/: apps and processes the tests start get their
+    secrets from the environment above (CALLVAULT_ENV=testing never writes one) and a throwaway database."""
+    yield
+    after = _instance_entries()
+    if after is None:
+        return
+    created = sorted(after - (_INSTANCE_BEFORE or set()))
+    if created or _INSTANCE_BEFORE is None:
+        pytest.fail(f"the test run created {INSTANCE_DIR}/{{{', '.join(created)}}}", pytrace=False)
 
 
 def _throwaway_database(server_url: str) -> tuple[str, callable]:

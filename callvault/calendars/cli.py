@@ -2,7 +2,7 @@
 import click
 from flask.cli import AppGroup
 
-from ..cli import clear_errors
+from ..cli_support import clear_errors
 from ..extensions import db
 from ..models import Calendar, WatchChannel
 from . import connections, push, sync
@@ -86,7 +86,3 @@ def manage(list_only, renew_expiring, stop):
             click.echo(f"Calendar {calendar.id} {calendar.label}: {calendar.push_error}", err=True)
         raise click.ClickException(f"{report.failed} channel(s) could not be created or renewed")
 
-
-def register_commands(app) -> None:
-    app.cli.add_command(calendars)
-    app.cli.add_command(watch_channels)

@@ -3,7 +3,7 @@ import click
 from flask.cli import AppGroup
 
 from .. import accounts
-from ..cli import clear_errors, read_secret_from_stdin
+from ..cli_support import clear_errors, read_secret_from_stdin
 from ..extensions import db
 from ..models import SyncJob
 from . import credentials, sync

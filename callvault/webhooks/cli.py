@@ -2,7 +2,7 @@
 import click
 from flask.cli import AppGroup
 
-from ..cli import clear_errors
+from ..cli_support import clear_errors
 from . import intake
 
 webhooks = AppGroup("webhooks", help="Logged webhook deliveries.")
