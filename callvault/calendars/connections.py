@@ -241,3 +241,9 @@ def disconnect(calendar: Calendar) -> None:
     db.session.commit()
     log_event("calendar_disconnected", calendar_id=calendar.id, user_id=calendar.user_id, reason="by owner")
     _disconnect_listeners.notify(calendar.id)
+
+
+def needing_attention(user: User) -> list[Calendar]:
+    """`user`'s calendars the provider disconnected (revoked or expired access); one its owner
+    disconnected needs nothing."""
+    return [c for c in user.calendars if not c.is_connected and c.disconnected_reason != DISCONNECTED_BY_OWNER]
