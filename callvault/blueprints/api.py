@@ -1,28 +1,16 @@
 """JSON API for scripts and downstream tools: `Authorization: Bearer <personal API token>`."""
-import functools
-
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import accounts
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..search import listing
 from ..extensions import csrf
 from ..webhooks import deliveries
+from .helpers import ApiError, admin_token_required, error_response, token_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str):
-    return jsonify({"error": {"code": code, "message": message}}), status
 
 
 @bp.errorhandler(ApiError)
@@ -33,28 +21,6 @@ def _api_error(exc: ApiError):
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
-
-
-def token_required(view):
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user = accounts.user_for_api_token(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            raise ApiError(401, "unauthorized", "send a valid personal API token as 'Authorization: Bearer <token>'")
-        g.user = user
-        return view(*args, **kwargs)
-    return wrapped
-
-
-def admin_token_required(view):
-    @functools.wraps(view)
-    @token_required
-    def wrapped(*args, **kwargs):
-        if not g.user.is_admin:
-            raise ApiError(403, "forbidden", "this endpoint is for admins")
-        return view(*args, **kwargs)
-    return wrapped
 
 
 def _limit(default=50, maximum=100) -> int:

@@ -9,6 +9,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from .. import accounts
 from ..extensions import db
 from ..models import User
+from .helpers import sentence
 
 bp = Blueprint("auth", __name__)
 
@@ -79,7 +80,7 @@ def login():
     try:
         user = accounts.authenticate(email, request.form.get("password", ""), request.remote_addr or "?")
     except accounts.LoginThrottled as exc:
-        flash(str(exc).capitalize() + ".", "error")
+        flash(sentence(exc), "error")
         return render_template("auth/login.html", email=email, next=request.form.get("next", "")), 429
     if user is None:
         flash("Wrong email or password.", "error")

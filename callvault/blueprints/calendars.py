@@ -1,7 +1,7 @@
 """Calendars: connecting Google and Microsoft by OAuth, the push receivers, sync-now and disconnect.
 
-The paths under /dashboard/ are registered here in full (no url_prefix): the dashboard blueprint
-owns that prefix for its own pages.
+The paths under /dashboard/ are registered here in full (no url_prefix): the dashboard and
+transcripts blueprints own that prefix for their own pages.
 """
 import hmac
 import secrets
@@ -14,8 +14,8 @@ from ..calendars import connections, lifecycle, oauth, push, sync
 from ..calendars.transport import CalendarError, NotConfigured
 from ..extensions import csrf, db
 from ..models import Calendar
-from .api import error_response
 from .auth import login_required, own_or_404
+from .helpers import error_response, sentence
 
 bp = Blueprint("calendars", __name__)
 
@@ -80,18 +80,13 @@ def _callback(provider: oauth.Provider):
         calendar, queued = lifecycle.connect_oauth(g.user, provider, args["code"])
     except (connections.ConnectError, CalendarError) as exc:
         db.session.rollback()
-        return _result(provider, error=_sentence(exc), status=502 if isinstance(exc, CalendarError) else 400)
+        return _result(provider, error=sentence(exc), status=502 if isinstance(exc, CalendarError) else 400)
     return _result(provider, calendar=calendar, queued=queued, status=200)
 
 
 def _result(provider, error=None, calendar=None, queued=True, status=400):
     return render_template("calendars/oauth_result.html", provider=provider, error=error, calendar=calendar,
                            queued=queued), status
-
-
-def _sentence(message) -> str:
-    text = str(message)
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 # --- the owner's buttons -------------------------------------------------------------------------
@@ -143,19 +138,3 @@ def _push_response(answer: push.Answer):
         return error_response(answer.status, "rejected" if answer.status < 500 else "unavailable", answer.message)
     return jsonify({"status": "ok", "message": answer.message}), answer.status
 
-
-# --- for templates -------------------------------------------------------------------------------
-
-@bp.app_template_global()
-def calendar_next_renewal(calendar: Calendar):
-    channel = calendar.active_channel
-    return channel.expires_at - push.RENEW_BEFORE if channel else None
-
-
-@bp.app_template_global()
-def calendars_needing_attention() -> list[Calendar]:
-    """The signed-in user's calendars that the provider disconnected (shown as a banner)."""
-    if g.get("user") is None:
-        return []
-    return [c for c in g.user.calendars
-            if not c.is_connected and c.disconnected_reason != connections.DISCONNECTED_BY_OWNER]

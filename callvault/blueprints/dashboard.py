@@ -1,39 +1,24 @@
-"""The health dashboard (admins), its JSON APIs, and the transcript viewer opened by signed links."""
+"""The health dashboard (admins) and its JSON APIs."""
 import functools
 
-from flask import (Blueprint, Response, abort, current_app, g, jsonify, render_template, request, url_for)
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from werkzeug.routing import BuildError
 
-from .. import accounts
-from ..calls import formats
-from ..calls.serialize import call_to_json
 from ..dashboard import figures
 from ..dashboard.chart import bar_chart
-from ..exports.outbox import configured_targets
 from ..extensions import htmx
 from ..queues import get_redis
-from ..transcripts import links
-from ..transcripts.view import transcript_lines
-from .api import error_response
 from .auth import admin_required
+from .helpers import error_response, token_auth
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 
 def admin_api(view):
-    """An admin's session, or an admin's personal API token as `Authorization: Bearer <token>`."""
+    """An admin's session, or an admin's personal API token; a bad parameter is a 400 with its message."""
     @functools.wraps(view)
+    @token_auth(admin=True, allow_session=True, forbidden="the dashboard is for admins")
     def wrapped(*args, **kwargs):
-        user = g.user
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme:
-            user = accounts.user_for_api_token(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            return error_response(401, "unauthorized", "sign in as an admin, or send an admin's personal API "
-                                                       "token as 'Authorization: Bearer <token>'")
-        if not user.is_admin:
-            return error_response(403, "forbidden", "the dashboard is for admins")
-        g.user = user
         try:
             return view(*args, **kwargs)
         except figures.FigureError as exc:
@@ -109,82 +94,3 @@ def api_events():
 @admin_api
 def api_failures():
     return jsonify(_failures(figures.parse_days(request.args.get("days"))))
-
-
-# --- the transcript viewer ----------------------------------------------------------------------
-
-def _viewer_headers(response: Response) -> Response:
-    """The link is the credential: keep it out of caches, search engines and Referer headers."""
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-def _denied(problem: links.LinkError):
-    page = render_template("transcripts/denied.html", problem=problem, signed_in=g.user is not None)
-    return _viewer_headers(Response(page, status=403))
-
-
-def _open_meeting(meeting_id: str):
-    """(call, token) for a viewer request, or a response refusing it."""
-    token = request.args.get("token")
-    if token:
-        try:
-            call = links.open_with_token(current_app.config["TRANSCRIPT_TOKEN_SECRET"], token, meeting_id)
-        except links.LinkConfigError as exc:
-            return None, Response(render_template("error.html", status=503, title="Not configured",
-                                                  message=str(exc)), status=503)
-        except links.LinkError as problem:
-            return None, _denied(problem)
-        if call is None:
-            abort(404)
-        return call, token
-    call = links.find_meeting(meeting_id) if g.user is not None else None
-    if call is not None and (g.user.is_admin or call.owner_id == g.user.id):
-        return call, None
-    return None, _denied(links.LinkError("missing"))
-
-
-@bp.get("/transcripts/<meeting_id>/")
-def transcript(meeting_id):
-    call, token_or_response = _open_meeting(meeting_id)
-    if call is None:
-        return token_or_response
-    page = render_template("transcripts/viewer.html", call=call, lines=transcript_lines(call.id),
-                           token=token_or_response, formats=list(formats.FORMATS))
-    return _viewer_headers(Response(page))
-
-
-@bp.get("/transcripts/<meeting_id>/transcript.<fmt>")
-def transcript_download(meeting_id, fmt):
-    if fmt not in formats.FORMATS:
-        abort(404)
-    call, token_or_response = _open_meeting(meeting_id)
-    if call is None:
-        return token_or_response
-    segments = call.segments.all()
-    body = formats.render(call, segments, fmt, call_to_json(call, segments) if fmt == "json" else None)
-    return _viewer_headers(Response(body, mimetype=formats.FORMATS[fmt], headers={
-        "Content-Disposition": f'attachment; filename="call-{call.id}.{fmt}"'}))
-
-
-# --- helpers for the call page's share links and export status ---------------------------------------
-
-@bp.app_template_global()
-def transcript_share_links(call) -> dict:
-    """{"error": message} when links cannot be made, else {"links": [(participant, url), …]}."""
-    if not current_app.config["TRANSCRIPT_TOKEN_SECRET"]:
-        return {"error": links.MISSING_SECRET, "links": []}
-    seen, made = set(), []
-    for participant in call.participants:
-        email = (participant.email or "").strip().lower()
-        if email and email not in seen:
-            seen.add(email)
-            made.append((participant, links.make_link(call, email)))
-    return {"error": None, "links": made}
-
-
-@bp.app_template_global()
-def export_targets() -> list[str]:
-    return configured_targets()

@@ -7,6 +7,7 @@ from ..exports import bundles, outbox
 from ..extensions import db, htmx
 from ..models import ExportBundle
 from .auth import admin_required, login_required, own_or_404
+from .helpers import sentence
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -29,10 +30,10 @@ def create_bundle():
     try:
         bundle = bundles.start(g.user, request.form.getlist("formats"))
     except bundles.BundleError as exc:
-        flash(str(exc).capitalize() + ".", "error")
+        flash(sentence(exc), "error")
         return redirect(url_for("exports.index"))
     if bundle.status == "failed":
-        flash(bundle.error.capitalize() + ".", "error")
+        flash(sentence(bundle.error), "error")
     return redirect(url_for("exports.index"))
 
 

@@ -8,15 +8,11 @@ from ..extensions import htmx
 from ..fathom import credentials, oauth, sync
 from ..fathom.client import FathomError, FathomNotFound
 from .auth import login_required
+from .helpers import sentence
 
 bp = Blueprint("fathom", __name__)
 STATE_KEY = "fathom_oauth_state"
 HTMX_STOP_POLLING = 286
-
-
-def _sentence(message: str) -> str:
-    message = str(message)
-    return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
 
 
 # --- connecting ----------------------------------------------------------------------------------
@@ -28,7 +24,7 @@ def oauth_start():
     try:
         url = oauth.authorization_url(current_app.config, state)
     except oauth.OAuthNotConfigured as exc:
-        flash(_sentence(exc), "error")
+        flash(sentence(exc), "error")
         return redirect(url_for("settings.index"))
     session[STATE_KEY] = state
     return redirect(url)
@@ -50,7 +46,7 @@ def oauth_callback():
         try:
             flash(credentials.connect_oauth(g.user, code), "info")
         except (credentials.ConnectError, oauth.OAuthNotConfigured) as exc:
-            flash(_sentence(exc), "error")
+            flash(sentence(exc), "error")
     return redirect(url_for("settings.index"))
 
 
@@ -60,7 +56,7 @@ def connect_api_key():
     try:
         flash(credentials.connect_api_key(g.user, request.form.get("api_key", "")), "info")
     except credentials.ConnectError as exc:
-        flash(_sentence(exc), "error")
+        flash(sentence(exc), "error")
     return redirect(url_for("settings.index"))
 
 
@@ -107,7 +103,7 @@ def meetings():
     try:
         rows, next_cursor = sync.fetch_meetings(g.user, cursor=cursor, **_filters(args))
     except (sync.SyncError, FathomError) as exc:
-        error = _sentence(exc)
+        error = sentence(exc)
     kept = {k: args[k] for k in ("since", "until", "mine") if args.get(k)}
     more_url = url_for("fathom.meetings", cursor=next_cursor, **kept) if next_cursor else None
     template = "fathom/_meeting_rows.html" if cursor else "fathom/_meetings.html"
@@ -132,8 +128,8 @@ def _job_answer(job, message: str | None = None):
 def _job_refused(exc):
     """A sync that could not start: the reason in place of the row (htmx), or flashed on the sync page."""
     if htmx:
-        return render_template("fathom/_job_error.html", message=_sentence(exc)), 200
-    flash(_sentence(exc), "error")
+        return render_template("fathom/_job_error.html", message=sentence(exc)), 200
+    flash(sentence(exc), "error")
     return redirect(url_for("fathom.sync_page"))
 
 
@@ -187,5 +183,5 @@ def preview(recording_id):
     except (sync.SyncError, FathomError) as exc:
         status = 404 if isinstance(exc, FathomNotFound) else 502
         return render_template("error.html", status=status, title="Fathom preview failed",
-                               message=_sentence(exc)), status
+                               message=sentence(exc)), status
     return render_template("fathom/preview.html", call=call, recording_id=recording_id)

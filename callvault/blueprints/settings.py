@@ -5,6 +5,7 @@ from .. import accounts
 from ..bots import reconcile
 from ..fathom import webhooks as fathom_webhooks
 from .auth import login_required
+from .helpers import sentence
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -21,7 +22,7 @@ def _do(action, done: str, errors, anchor: str = ""):
         action()
         flash(done, "info")
     except errors as exc:
-        flash(str(exc).capitalize() + ".", "error")
+        flash(sentence(exc), "error")
     return redirect(url_for("settings.index") + anchor)
 
 
@@ -65,11 +66,6 @@ def register_fathom_webhook():
 def delete_fathom_webhook():
     return _do(lambda: fathom_webhooks.delete_personal_webhook(g.user), "Personal Fathom webhook deleted.",
                fathom_webhooks.WebhookSetupError, "#fathom-webhook")
-
-
-@bp.app_template_global("bot_auto_record")
-def bot_auto_record(user) -> str:
-    return reconcile.auto_record(user)
 
 
 @bp.post("/auto-record")

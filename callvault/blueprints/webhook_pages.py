@@ -8,6 +8,7 @@ from ..extensions import db, htmx
 from ..models import DELIVERY_STATES, User, WebhookDelivery
 from ..webhooks import deliveries, intake
 from .auth import admin_required
+from .helpers import sentence
 
 bp = Blueprint("webhook_pages", __name__, url_prefix="/admin/webhook-deliveries")
 PAGE_SIZE = 50
@@ -50,7 +51,7 @@ def replay(delivery_id):
     try:
         delivery = intake.replay(delivery_id)
     except intake.ReplayRefused as exc:
-        flash(str(exc).capitalize() + ".", "error")
+        flash(sentence(exc), "error")
     else:
         if delivery.status == "success":
             flash(f"Replayed: the delivery is now call {delivery.call_id}.", "info")

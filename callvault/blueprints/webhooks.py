@@ -1,14 +1,16 @@
-"""Webhook receivers. Senders sign their requests instead of carrying a CSRF token."""
+"""Webhook receivers (Fathom, the Attendee bot service): signed, logged, processed in the queue.
+Senders sign their requests instead of carrying a CSRF token."""
 from functools import partial
 from typing import Callable, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wsgi import get_input_stream
 
+from ..bots import lifecycle
 from ..extensions import csrf
 from ..fathom import webhooks as fathom_webhooks
 from ..webhooks.intake import PREVIEW_CAP, Answer
-from .api import error_response
+from .helpers import error_response
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
@@ -24,6 +26,12 @@ def fathom_oauth_app():
 def fathom_personal(key):
     return answer_webhook(partial(fathom_webhooks.receive_personal, key),
                           partial(fathom_webhooks.reject_oversized, fathom_webhooks.PERSONAL_ENDPOINT))
+
+
+@bp.post("/attendee")
+def attendee():
+    """The recording-bot service's state changes and transcripts."""
+    return answer_webhook(lifecycle.receive, lifecycle.reject_oversized)
 
 
 def answer_webhook(receive: Callable[[Mapping[str, str], bytes], Answer],

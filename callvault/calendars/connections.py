@@ -212,3 +212,9 @@ def mark_auth_revoked(calendar_id: int, reason: str) -> None:
     log_event("calendar_disconnected", logging.WARNING, calendar_id=calendar_id, user_id=calendar.user_id,
               reason=reason)
     signals.notify(signals.calendar_disconnected, calendar_id=calendar_id)
+
+
+def needing_attention(user: User) -> list[Calendar]:
+    """`user`'s calendars the provider disconnected (revoked or expired access); one its owner
+    disconnected needs nothing."""
+    return [c for c in user.calendars if not c.is_connected and c.disconnected_reason != DISCONNECTED_BY_OWNER]

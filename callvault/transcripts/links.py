@@ -153,3 +153,17 @@ def make_link(call: Call, email: str, days: int | None = None) -> str:
     token = create_token(config["TRANSCRIPT_TOKEN_SECRET"], call.id, email,
                          days=days or config["TRANSCRIPT_LINK_DAYS"])
     return f"{config['PUBLIC_BASE_URL']}/dashboard/transcripts/{call.id}/?token={token}"
+
+
+def share_links(call: Call) -> dict:
+    """The call page's share links: {"error": message, "links": []} when links cannot be made, else
+    {"error": None, "links": [(participant, url), …]}, one per participant email."""
+    if not current_app.config["TRANSCRIPT_TOKEN_SECRET"]:
+        return {"error": MISSING_SECRET, "links": []}
+    seen, made = set(), []
+    for participant in call.participants:
+        email = (participant.email or "").strip().lower()
+        if email and email not in seen:
+            seen.add(email)
+            made.append((participant, make_link(call, email)))
+    return {"error": None, "links": made}

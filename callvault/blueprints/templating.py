@@ -1,0 +1,51 @@
+"""Every filter and global the templates use, registered in one place by `init_app(app)`.
+
+The functions live with what they are about (rendering in calls.render, share links in
+transcripts.links, …); only the thin glue a template needs is written here.
+"""
+from flask import Flask, g
+
+from ..bots.reconcile import auto_record
+from ..calendars import connections, push
+from ..calls.formats import clock
+from ..calls.render import markdown_to_safe_html, speaker_colour
+from ..exports.outbox import configured_targets
+from ..models import Calendar
+from ..transcripts.links import share_links
+
+
+def clock_filter(ms):
+    """A transcript timestamp: mm:ss, or hh:mm:ss past an hour."""
+    return clock(ms, None, hours_always=False)
+
+
+def calendar_next_renewal(calendar: Calendar):
+    """When the calendar's push channel is renewed, or None without one."""
+    channel = calendar.active_channel
+    return channel.expires_at - push.RENEW_BEFORE if channel else None
+
+
+def calendars_needing_attention() -> list[Calendar]:
+    """The signed-in user's calendars the provider disconnected (the banner on every page)."""
+    user = g.get("user")
+    return connections.needing_attention(user) if user is not None else []
+
+
+FILTERS = {
+    "markdown": markdown_to_safe_html,
+    "clock": clock_filter,
+}
+
+GLOBALS = {
+    "speaker_colour": speaker_colour,
+    "transcript_share_links": share_links,
+    "export_targets": configured_targets,
+    "bot_auto_record": auto_record,
+    "calendar_next_renewal": calendar_next_renewal,
+    "calendars_needing_attention": calendars_needing_attention,
+}
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(FILTERS)
+    app.jinja_env.globals.update(GLOBALS)
