@@ -5,7 +5,7 @@ from callvault.extensions import db
 from callvault.models import SyncJob
 from callvault.queues import (SCHEDULER_LEADER_KEY, enqueue, get_redis, register_periodic_jobs, run_scheduler_once,
                               scheduler_heartbeat_age)
-from callvault.sync_jobs import recover_stalled
+from callvault.tracked_work import recover_stalled
 
 
 def test_jobs_run_with_an_app_context(app, drain, member):
@@ -30,7 +30,7 @@ def test_stalled_sync_jobs_keep_live_ones(app, member):
         db.session.commit()
         assert recover_stalled() == 1
         assert db.session.get(SyncJob, live.id).status == "queued"
-        assert "no longer in Redis" in db.session.get(SyncJob, dead.id).error
+        assert "no longer in the job queue" in db.session.get(SyncJob, dead.id).error
 
 
 def test_periodic_jobs_register_idempotently(app):
