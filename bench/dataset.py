@@ -206,7 +206,7 @@ def _load_dashboard_rows(connection, rng, calls, starts) -> None:
            rng.choice(statuses), "{}", '{"recording_id": %d}' % i, 24, 65536, 1) for i in range(1, calls + 1)))
     copy(connection, "sync_jobs", ("id", "user_id", "source", "status", "params", "total", "done", "failed",
                                    "created_at", "finished_at", "cancel_requested", "listing_done"),
-         ((j, 2 + j % USERS, "fathom", "failed" if j % 40 == 0 else "done", "{}", 50, 49, 1,
+         ((j, 2 + j % USERS, "fathom", "failed" if j % 40 == 0 else "succeeded", "{}", 50, 49, 1,
            NOW - timedelta(hours=j * 8), NOW - timedelta(hours=j * 8) + timedelta(minutes=5), False, True)
           for j in range(1, 1001)))
     copy(connection, "sync_job_items", ("id", "sync_job_id", "external_id", "title", "status", "error"),

@@ -30,7 +30,7 @@ for name in ("DATABASE_URL", "REDIS_URL", "FATHOM_SANDBOX"):
 from callvault import create_app  # noqa: E402
 from callvault.accounts import create_user  # noqa: E402
 from callvault.extensions import db  # noqa: E402
-from callvault.fathom import credentials, sync  # noqa: E402
+from callvault.fathom import credentials, listing, sync  # noqa: E402
 from callvault.fathom.sandbox import FathomSandbox  # noqa: E402
 from callvault.models import Call, FathomConnection, User  # noqa: E402
 
@@ -83,7 +83,7 @@ def run(app, sandbox, args, window: float, kind: str, after_fetch: bool) -> dict
         if after_fetch:  # the user pages through the fetch page first, then syncs what they saw
             before, cursor, ids = sandbox.count(), None, []
             while True:
-                page, cursor = sync.fetch_meetings(user, cursor=cursor)
+                page, cursor = listing.fetch_meetings(user, cursor=cursor)
                 ids += [m.recording_id for m in page]
                 if not cursor:
                     break

@@ -32,7 +32,7 @@ def test_a_zip_of_my_calls_in_the_chosen_formats(app, client, member, other_memb
     drain()
     with app.app_context():
         bundle = db.session.get(ExportBundle, bundle_id)
-        assert (bundle.status, bundle.total, bundle.done, bundle.percent) == ("done", 5, 5, 100)
+        assert (bundle.status, bundle.total, bundle.done, bundle.percent) == ("succeeded", 5, 5, 100)
         assert bundle.expires_at > utcnow() + timedelta(days=6)
 
     fragment = client.get(f"/exports/bundles/{bundle_id}", headers={"HX-Request": "true"}).get_data(as_text=True)

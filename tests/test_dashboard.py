@@ -66,7 +66,7 @@ def known_day(app, admin, member, make_call):
     *_, job_id, _ = add(
         app, *(delivery(s, noon) for s in ("success", "success", "failed", "rejected", "duplicate")),
         delivery("success", noon + timedelta(days=1)), delivery("failed", noon, source="attendee"),
-        SyncJob(user_id=member, status="done", total=5, done=4, failed=1, created_at=noon),
+        SyncJob(user_id=member, status="succeeded", total=5, done=4, failed=1, created_at=noon),
         SyncJob(user_id=member, status="failed", created_at=noon, error="Fathom said 401"))
     add(app, SyncJobItem(sync_job_id=job_id, external_id="77", title="Broken meeting", status="failed",
                          error="transcript missing"))
@@ -95,7 +95,7 @@ def test_pipeline_figures_for_a_day(admin_client, known_day):
     assert stages["exported"] == (2, "ok")
     assert data["fathom_webhooks"] == {"received": 5, "processed": 2, "failed": 1, "rejected": 1, "duplicate": 1,
                                        "pending": 0}
-    assert data["sync_jobs"] == {"total": 2, "queued": 0, "running": 0, "done": 1, "failed": 1, "cancelled": 0,
+    assert data["sync_jobs"] == {"total": 2, "queued": 0, "running": 0, "succeeded": 1, "failed": 1, "cancelled": 0,
                                  "meetings_synced": 4, "meetings_failed": 1}
     assert data["exports"]["database"] == {"done": 2, "pending": 0, "failed": 1}
     assert data["exports"]["configured_targets"] == ["database"]

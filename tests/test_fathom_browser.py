@@ -21,7 +21,7 @@ def test_fetch_select_two_sync_and_watch_progress(page, live_server, fathom_app,
     assert "0 done · 0 failed · 2 total" in row.inner_text()
 
     drain()  # the worker runs the job; the row polls until it is done
-    page.wait_for_function("document.querySelector('#sync-jobs tr.job .badge').innerText === 'done'")
+    page.wait_for_function("document.querySelector('#sync-jobs tr.job .badge').innerText === 'succeeded'")
     assert "2 done · 0 failed · 2 total" in row.inner_text()
     assert row.get_attribute("hx-trigger") is None  # polling stopped
     page.screenshot(path="/tmp/fathom_sync.png", full_page=True)

@@ -36,10 +36,10 @@ def test_sync_with_dates_and_a_progress_bar(fathom_app, sandbox, runner, member)
     sandbox.add_meetings(MEMBER_EMAIL, 13, transcript_segments=1)
     result = runner.invoke(args=["fathom", "sync", MEMBER_EMAIL])
     assert result.exit_code == 0, result.output
-    assert "Sync #1" in result.output and "13 synced, 0 failed of 13 meetings (done)." in result.output
+    assert "Sync #1" in result.output and "13 synced, 0 failed of 13 meetings (succeeded)." in result.output
     with fathom_app.app_context():
         assert db.session.query(Call).count() == 13
     bad = runner.invoke(args=["fathom", "sync", MEMBER_EMAIL, "--since", "yesterday"])
     assert bad.exit_code == 1 and "Error: --since must be a date like 2025-03-31" in bad.output
     empty = runner.invoke(args=["fathom", "sync", MEMBER_EMAIL, "--since", "2030-01-01"])
-    assert empty.exit_code == 0 and "0 synced, 0 failed of 0 meetings (done)." in empty.output
+    assert empty.exit_code == 0 and "0 synced, 0 failed of 0 meetings (succeeded)." in empty.output

@@ -8,7 +8,7 @@ from fathom_support import (MEMBER_EMAIL, connect_oauth, connection_of, fathom_a
                             store_api_key)
 
 from callvault.extensions import db
-from callvault.fathom import credentials, sync
+from callvault.fathom import credentials, listing, sync
 from callvault.fathom.client import ApiKeyAuth, ClientSettings, FathomClient, FathomError, FathomUnavailable
 from callvault.models import Call, SyncJob, User, utcnow
 
@@ -34,7 +34,7 @@ def _list_all(app, user_id) -> list[str]:
     ids, cursor = [], None
     with app.app_context():
         while True:
-            page, cursor = sync.fetch_meetings(_user(user_id), cursor=cursor)
+            page, cursor = listing.fetch_meetings(_user(user_id), cursor=cursor)
             ids += [m.recording_id for m in page]
             if not cursor:
                 return ids
@@ -88,7 +88,7 @@ def test_a_rejected_access_token_is_refreshed_mid_sync(fathom_app, sandbox, memb
         connection = connection_of(member)
         connection.access_token = "stale-token"  # Fathom will answer 401
         db.session.commit()
-    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("done", 3, 0)
+    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("succeeded", 3, 0)
     assert sandbox.count(status=401) == 1 and sandbox.count(path_prefix=TOKEN_PATH) == 2
 
 
@@ -100,7 +100,7 @@ def test_failed_refresh_falls_back_to_the_api_key(fathom_app, sandbox, member):
         connection = connection_of(member)
         connection.refresh_token, connection.token_expires_at = "used-up", utcnow()
         db.session.commit()
-    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("done", 4, 0)
+    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("succeeded", 4, 0)
     assert sandbox.count(path_prefix="/external/v1/recordings") == 0  # the API key reads whole pages
     with fathom_app.app_context():
         connection = connection_of(member)
@@ -177,7 +177,7 @@ def test_a_cut_heavy_limit_costs_at_most_one_429_in_a_row(fathom_app, sandbox, m
         if job.done == 2:
             sandbox.set_heavy_limit(3)  # Fathom under load; nobody tells us
 
-    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids), cut_after_two)[:3] == ("done", 5, 0)
+    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids), cut_after_two)[:3] == ("succeeded", 5, 0)
     assert sandbox.count(status=429) >= 1
     _never_twice_429_in_a_row(sandbox)
 
@@ -195,7 +195,7 @@ def test_two_workers_on_one_account_share_its_budget(fathom_app, sandbox, member
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(r[:3] for r in results) == [("done", 6, 0), ("done", 6, 0)]
+    assert sorted(r[:3] for r in results) == [("succeeded", 6, 0), ("succeeded", 6, 0)]
     assert sandbox.count(status=429) == 0  # 24 heavy calls at 10 a window, never refused
 
 
@@ -203,13 +203,13 @@ def test_with_five_percent_faults_every_meeting_arrives_exactly_once(fathom_app,
     store_api_key(fathom_app, member, sandbox)
     meetings = sandbox.add_meetings(MEMBER_EMAIL, 40, transcript_segments=1)
     sandbox.fail_rate = 0.05
-    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("done", 40, 0)
+    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("succeeded", 40, 0)
 
     sandbox.fail_rate = 0
     connect_oauth(fathom_app, member, sandbox)  # now OAuth: per-meeting calls, more chances to fail
     sandbox.fail_rate = 0.05
     ids = [str(m["recording_id"]) for m in meetings[:15]]
-    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids))[:3] == ("done", 15, 0)
+    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids))[:3] == ("succeeded", 15, 0)
     assert sandbox.count(status=503) + sandbox.count(status=502) + sandbox.count(status=504) \
         + sandbox.count(status=500) > 0
     with fathom_app.app_context():
@@ -222,7 +222,7 @@ def test_calls_per_meeting(fathom_app, sandbox, member):
     fathom_app.config.update(FATHOM_RATE_LIMIT=4000, FATHOM_HEAVY_RATE_LIMIT=2000)
     store_api_key(fathom_app, member, sandbox)
     sandbox.add_meetings(MEMBER_EMAIL, 40, transcript_segments=1)
-    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("done", 40, 0)
+    assert _run(fathom_app, _start(fathom_app, member))[:3] == ("succeeded", 40, 0)
     assert sandbox.count() / 40 <= 0.12  # 4 pages, nothing per meeting (bench/fathom_sync.py: 500)
 
     with fathom_app.app_context():
@@ -231,7 +231,7 @@ def test_calls_per_meeting(fathom_app, sandbox, member):
     connect_oauth(fathom_app, member, sandbox)
     ids = _list_all(fathom_app, member)[:15]  # what the user looked at on the fetch page
     before = sandbox.count()
-    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids))[:3] == ("done", 15, 0)
+    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids))[:3] == ("succeeded", 15, 0)
     assert (sandbox.count() - before) / 15 <= 2.05
     with fathom_app.app_context():
         assert SyncJob.query.count() == 2
@@ -244,5 +244,5 @@ def test_calls_by_another_app_on_the_account_are_counted_from_the_headers(fathom
     other_app = {"X-Api-Key": sandbox.add_api_key(MEMBER_EMAIL)}
     for _ in range(27):  # another integration spends most of this window's heavy budget
         assert requests.get(f"{sandbox.base_url}/recordings/{ids[0]}/summary", headers=other_app).ok
-    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids))[:3] == ("done", 4, 0)
+    assert _run(fathom_app, _start(fathom_app, member, recording_ids=ids))[:3] == ("succeeded", 4, 0)
     assert sandbox.count(status=429) == 0  # their calls showed in RateLimit-Remaining; we waited for them

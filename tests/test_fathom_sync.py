@@ -6,7 +6,7 @@ import pytest
 from fathom_support import MEMBER_EMAIL, connect_oauth, fathom_app, sandbox, store_api_key  # noqa: F401
 
 from callvault.extensions import db
-from callvault.fathom import sync
+from callvault.fathom import listing, sync
 from callvault.models import Call, SyncJob, TranscriptSegment, User
 
 
@@ -39,7 +39,7 @@ def _fetch_all(app, user_id, **filters):
     listed, cursor = [], None
     with app.app_context():
         while True:
-            page, cursor = sync.fetch_meetings(_user(user_id), cursor=cursor, **filters)
+            page, cursor = listing.fetch_meetings(_user(user_id), cursor=cursor, **filters)
             listed += page
             if not cursor:
                 return listed
@@ -51,18 +51,18 @@ def test_fetch_pages_to_the_end_and_reports_sync_status(fathom_app, sandbox, mem
     listed = _fetch_all(fathom_app, member)
     assert [m.recording_id for m in listed] == [str(m["recording_id"]) for m in reversed(meetings)]
     assert sandbox.count(path_prefix="/external/v1/meetings") == 3
-    assert {m.status for m in listed} == {sync.NOT_SYNCED}
+    assert {m.status for m in listed} == {listing.NOT_SYNCED}
     first = listed[0]
     assert first.title == meetings[-1]["title"] and first.invitees == len(meetings[-1]["calendar_invitees"])
     assert first.duration_seconds > 0 and first.recorded_by
 
     job = _sync_range(fathom_app, member, recording_ids=[meetings[0]["recording_id"], meetings[1]["recording_id"]])
-    assert (job.status, job.done, job.failed) == ("done", 2, 0)
+    assert (job.status, job.done, job.failed) == ("succeeded", 2, 0)
     sandbox.update_meeting(meetings[1]["recording_id"], title="Renamed in Fathom")
     statuses = {m.recording_id: m.status for m in _fetch_all(fathom_app, member)}
-    assert statuses[str(meetings[0]["recording_id"])] == sync.SYNCED
-    assert statuses[str(meetings[1]["recording_id"])] == sync.CHANGED
-    assert statuses[str(meetings[2]["recording_id"])] == sync.NOT_SYNCED
+    assert statuses[str(meetings[0]["recording_id"])] == listing.SYNCED
+    assert statuses[str(meetings[1]["recording_id"])] == listing.CHANGED
+    assert statuses[str(meetings[2]["recording_id"])] == listing.NOT_SYNCED
 
 
 def test_date_filters_are_whole_days(fathom_app, sandbox, member):
@@ -75,15 +75,15 @@ def test_date_filters_are_whole_days(fathom_app, sandbox, member):
     assert len(listed) == 2
     assert len(_fetch_all(fathom_app, member, since=date(2025, 5, 6))) == 3
     assert len(_fetch_all(fathom_app, member, until=date(2025, 5, 6))) == 3
-    with fathom_app.app_context(), pytest.raises(sync.SyncError, match="start date is after"):
-        sync.fetch_meetings(_user(member), since=date(2025, 5, 7), until=date(2025, 5, 6))
+    with fathom_app.app_context(), pytest.raises(listing.SyncError, match="start date is after"):
+        listing.fetch_meetings(_user(member), since=date(2025, 5, 7), until=date(2025, 5, 6))
 
 
 def test_api_key_sync_reads_pages_not_meetings_and_resync_is_idempotent(fathom_app, sandbox, member):
     store_api_key(fathom_app, member, sandbox)
     meetings = sandbox.add_meetings(MEMBER_EMAIL, 15, transcript_segments=4)
     job = _sync_range(fathom_app, member)
-    assert (job.status, job.done, job.failed, job.total, job.listing_done) == ("done", 15, 0, 15, True)
+    assert (job.status, job.done, job.failed, job.total, job.listing_done) == ("succeeded", 15, 0, 15, True)
     assert sandbox.count() == 2  # two pages with the include flags, nothing per meeting
     assert sandbox.count(path_prefix="/external/v1/recordings") == 0
     with fathom_app.app_context():
@@ -108,7 +108,7 @@ def test_oauth_sync_fetches_transcript_and_summary_per_meeting(fathom_app, sandb
     listed = _fetch_all(fathom_app, member)  # what the user saw on the fetch page
     before = sandbox.count()
     job = _sync_range(fathom_app, member, recording_ids=[m.recording_id for m in listed])
-    assert (job.status, job.done, job.failed) == ("done", 12, 0)
+    assert (job.status, job.done, job.failed) == ("succeeded", 12, 0)
     # metadata came from the listing the user just saw: exactly two calls per meeting
     assert sandbox.count() - before == 24
     assert sandbox.count(path_prefix="/external/v1/meetings") == before - 1 + 0  # no listing by the job
@@ -125,7 +125,7 @@ def test_a_missing_meeting_fails_alone_and_retry_takes_only_the_failed(fathom_ap
     gone = meetings[2]["recording_id"]
     sandbox.remove_meeting(gone)
     job = _sync_range(fathom_app, member, recording_ids=[m["recording_id"] for m in meetings])
-    assert (job.status, job.done, job.failed) == ("done", 4, 1)
+    assert (job.status, job.done, job.failed) == ("succeeded", 4, 1)
     failed = [i for i in job.items if i.status == "failed"]
     assert [i.external_id for i in failed] == [str(gone)] and "404" in failed[0].error
 
@@ -135,7 +135,7 @@ def test_a_missing_meeting_fails_alone_and_retry_takes_only_the_failed(fathom_ap
     _run(fathom_app, retry_id)
     retry = _snapshot(fathom_app, retry_id)
     assert [i.external_id for i in retry.items] == [str(gone)]
-    assert (retry.status, retry.done, retry.failed) == ("done", 1, 0)
+    assert (retry.status, retry.done, retry.failed) == ("succeeded", 1, 0)
     with fathom_app.app_context():
         assert db.session.get(SyncJob, retry_id).params["retry_of"] == job.id
         assert Call.query.count() == 5

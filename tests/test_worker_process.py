@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
-from callvault.jobs.maintenance import recover_stalled_sync_jobs
+from callvault.jobs.maintenance import recover_stalled_work
 from callvault.jobs.webhooks import sweep_webhook_deliveries
 from callvault.extensions import db
 from callvault.models import SyncJob
@@ -31,7 +31,7 @@ def test_worker_runs_jobs_in_forked_horses_and_stops_on_sigterm(app, database_ur
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with app.app_context():
-            jobs = [recover_stalled_sync_jobs.enqueue() for _ in range(3)]
+            jobs = [recover_stalled_work.enqueue() for _ in range(3)]
             # the webhooks queue runs in the worker process itself; both kinds must work
             jobs += [sweep_webhook_deliveries.enqueue() for _ in range(2)]
             deadline = time.monotonic() + 30

@@ -5,7 +5,7 @@ from flask import (Blueprint, Response, abort, flash, g, redirect, render_templa
 from ..calls import formats, queries
 from ..exports import bundles, outbox
 from ..extensions import db, htmx
-from ..models import ExportBundle
+from ..models import ExportBundle, WorkStatus
 from .auth import admin_required, login_required, own_or_404
 from .helpers import sentence
 
@@ -50,7 +50,7 @@ def bundle_status(bundle_id):
 @login_required
 def bundle_download(bundle_id):
     bundle = _own_bundle(bundle_id)
-    if bundle.status != "done":
+    if bundle.status != WorkStatus.SUCCEEDED:
         abort(404)
     filename = f"callvault-export-{bundle.created_at:%Y-%m-%d}-{bundle.id}.zip"
     return Response(stream_with_context(bundles.stream(bundle.id)), mimetype="application/zip", headers={

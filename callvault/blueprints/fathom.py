@@ -5,7 +5,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from ..extensions import htmx
-from ..fathom import credentials, oauth, sync
+from ..fathom import credentials, listing, oauth, sync
 from ..fathom.client import FathomError, FathomNotFound
 from .auth import login_required
 from .helpers import sentence
@@ -101,8 +101,8 @@ def meetings():
     cursor = args.get("cursor") or None
     rows, next_cursor, error = [], None, None
     try:
-        rows, next_cursor = sync.fetch_meetings(g.user, cursor=cursor, **_filters(args))
-    except (sync.SyncError, FathomError) as exc:
+        rows, next_cursor = listing.fetch_meetings(g.user, cursor=cursor, **_filters(args))
+    except (listing.SyncError, FathomError) as exc:
         error = sentence(exc)
     kept = {k: args[k] for k in ("since", "until", "mine") if args.get(k)}
     more_url = url_for("fathom.meetings", cursor=next_cursor, **kept) if next_cursor else None
@@ -111,7 +111,7 @@ def meetings():
 
 
 def _job_row(job, status=200):
-    if htmx and job.status not in sync.ACTIVE_STATES:
+    if htmx and not job.is_active:
         status = HTMX_STOP_POLLING
     return render_template("fathom/_job_row.html", job=job, eta=sync.eta_seconds), status
 
@@ -179,8 +179,8 @@ def retry_job(job_id):
 @login_required
 def preview(recording_id):
     try:
-        call = sync.preview(g.user, recording_id)
-    except (sync.SyncError, FathomError) as exc:
+        call = listing.preview(g.user, recording_id)
+    except (listing.SyncError, FathomError) as exc:
         status = 404 if isinstance(exc, FathomNotFound) else 502
         return render_template("error.html", status=status, title="Fathom preview failed",
                                message=sentence(exc)), status

@@ -15,8 +15,8 @@ from ..bots import stats as bot_stats
 from ..exports.outbox import configured_targets
 from ..extensions import db
 from ..calendars.connections import DISCONNECTED_BY_OWNER
-from ..models import (SOURCES, Calendar, CalendarEvent, Call, CallExport, FathomConnection, OutgoingWebhook, SyncJob,
-                      SyncJobItem, User, WebhookDelivery, utcnow)
+from ..models import (SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
+                      OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery, utcnow)
 from ..queues import QUEUE_NAMES, scheduler_heartbeat_age
 
 MAX_FAILURE_DAYS = 90
@@ -144,7 +144,7 @@ def sync_job_figures(start=None, end=None) -> dict:
                               .group_by(SyncJob.status)).all()
     by_status = {status: n for status, n, _, _ in rows}
     return {"total": sum(by_status.values()),
-            **{state: by_status.get(state, 0) for state in ("queued", "running", "done", "failed", "cancelled")},
+            **{state: by_status.get(state, 0) for state in WORK_STATES},
             "meetings_synced": sum(int(synced) for _, _, synced, _ in rows),
             "meetings_failed": sum(int(failed) for _, _, _, failed in rows)}
 

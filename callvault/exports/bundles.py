@@ -2,6 +2,9 @@
 
 The zip is stored in the database in 1 MiB chunks, so the web process that serves the download
 need not share a disk with the worker that built it. Bundles expire after EXPORT_BUNDLE_TTL_DAYS.
+A bundle is tracked work (`callvault/tracked_work.py`): the job claims it, heartbeats with every
+batch of calls and every chunk, and finishes it; recovery fails it if the job's worker dies, so
+the page stops waiting.
 """
 import re
 import tempfile
@@ -10,15 +13,15 @@ from datetime import timedelta
 
 import redis
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
-from .. import signals
+from .. import signals, tracked_work
 from ..calls import formats
 from ..calls.serialize import call_to_json
 from ..extensions import db
 from ..logs import log_event
-from ..models import Call, ExportBundle, ExportBundleChunk, User, utcnow
+from ..models import Call, ExportBundle, ExportBundleChunk, User, WorkStatus, utcnow
 
 CHUNK_BYTES = 1024 * 1024
 BATCH = 50
@@ -32,13 +35,14 @@ def start(user: User, chosen_formats) -> ExportBundle:
     chosen = [f for f in formats.FORMATS if f in set(chosen_formats or ())]
     if not chosen:
         raise BundleError(f"choose at least one format: {', '.join(formats.FORMATS)}")
-    bundle = ExportBundle(user_id=user.id, formats=chosen, status="queued")
+    bundle = ExportBundle(user_id=user.id, formats=chosen, status=WorkStatus.QUEUED)
     db.session.add(bundle)
     db.session.commit()
     try:
         bundle.rq_job_id = signals.request(signals.bundle_requested, bundle_id=bundle.id).id
     except redis.RedisError:
-        bundle.status, bundle.error = "failed", "the job queue is unreachable; try again in a minute"
+        tracked_work.fail(bundle, "the job queue is unreachable; try again in a minute")
+        return bundle
     db.session.commit()
     return bundle
 
@@ -50,32 +54,31 @@ def _filename(call: Call, fmt: str) -> str:
 
 def build(bundle_id: int) -> str:
     bundle = db.session.get(ExportBundle, bundle_id)
-    if bundle is None or bundle.status not in ("queued", "running"):
-        return bundle.status if bundle else "missing"
+    if bundle is None:
+        return "missing"
     user_id, chosen = bundle.user_id, list(bundle.formats)
-    bundle.status, bundle.done, bundle.error = "running", 0, None
-    bundle.total = db.session.scalar(select(func.count()).select_from(Call).where(Call.owner_id == user_id))
-    db.session.commit()
+    total = db.session.scalar(select(func.count()).select_from(Call).where(Call.owner_id == user_id))
+    if not tracked_work.claim(bundle, done=0, total=total):
+        return bundle.status  # already built, failed or being built by another run
     try:
         with tempfile.SpooledTemporaryFile(max_size=32 * CHUNK_BYTES) as spool:
-            _write_zip(spool, bundle_id, user_id, chosen)
-            size = _store_chunks(spool, bundle_id)
+            _write_zip(spool, bundle, user_id, chosen)
+            size = _store_chunks(spool, bundle)
+    except tracked_work.WorkLost:
+        db.session.rollback()  # recovery failed the bundle meanwhile; what the page shows stands
+        log_event("bundle_abandoned", bundle_id=bundle_id)
+        return WorkStatus.FAILED
     except Exception as exc:  # recorded for the user, then re-raised for the job log
         db.session.rollback()
-        db.session.execute(update(ExportBundle).where(ExportBundle.id == bundle_id).values(
-            status="failed", error=f"the export failed ({type(exc).__name__}); try again", finished_at=utcnow()))
-        db.session.commit()
+        tracked_work.fail(bundle, f"the export failed ({type(exc).__name__}); try again")
         raise
-    now = utcnow()
-    db.session.execute(update(ExportBundle).where(ExportBundle.id == bundle_id).values(
-        status="done", size_bytes=size, finished_at=now,
-        expires_at=now + timedelta(days=current_app.config["EXPORT_BUNDLE_TTL_DAYS"])))
-    db.session.commit()
+    expires_at = utcnow() + timedelta(days=current_app.config["EXPORT_BUNDLE_TTL_DAYS"])
+    tracked_work.finish(bundle, WorkStatus.SUCCEEDED, size_bytes=size, expires_at=expires_at)
     log_event("bundle_built", bundle_id=bundle_id, bytes=size)
-    return "done"
+    return WorkStatus.SUCCEEDED
 
 
-def _write_zip(spool, bundle_id: int, user_id: int, chosen: list[str]) -> None:
+def _write_zip(spool, bundle: ExportBundle, user_id: int, chosen: list[str]) -> None:
     done, last_id = 0, 0
     query = select(Call).where(Call.owner_id == user_id).order_by(Call.id).limit(BATCH)
     if "json" in chosen:  # call_to_json reads these: two queries a batch rather than two a call
@@ -93,19 +96,22 @@ def _write_zip(spool, bundle_id: int, user_id: int, chosen: list[str]) -> None:
                     archive.writestr(_filename(call, fmt), body)
             done += len(calls)
             last_id = calls[-1].id
-            db.session.execute(update(ExportBundle).where(ExportBundle.id == bundle_id).values(done=done))
+            tracked_work.heartbeat(bundle, done=done)
             db.session.commit()
 
 
-def _store_chunks(spool, bundle_id: int) -> int:
+def _store_chunks(spool, bundle: ExportBundle) -> int:
+    bundle_id = bundle.id
     db.session.execute(delete(ExportBundleChunk).where(ExportBundleChunk.bundle_id == bundle_id))
     spool.seek(0)
     size, seq = 0, 0
     while chunk := spool.read(CHUNK_BYTES):
-        db.session.add(ExportBundleChunk(bundle_id=bundle_id, seq=seq, data=chunk))
+        piece = ExportBundleChunk(bundle_id=bundle_id, seq=seq, data=chunk)
+        db.session.add(piece)
         db.session.flush()
-        db.session.expunge_all()
+        db.session.expunge(piece)  # one chunk in memory at a time
         size, seq = size + len(chunk), seq + 1
+    tracked_work.heartbeat(bundle)
     db.session.commit()
     return size
 

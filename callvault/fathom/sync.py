@@ -1,4 +1,4 @@
-"""Manual sync: list a user's Fathom meetings with their sync status, and sync them in a job.
+"""Manual sync: a job that syncs the meetings a user picked (or every meeting in a date range).
 
 Call budget (see docs/fathom-api.md):
 
@@ -9,172 +9,33 @@ Call budget (see docs/fathom-api.md):
   page are remembered (in Redis, for an hour) and need no listing at all; for an API key the
   remembered dates narrow the pages a job has to read.
 
-Progress lives in the SyncJob row; cancelling sets `cancel_requested`, which the job reads
-between meetings.
+Progress lives in the SyncJob row, a tracked piece of work (`callvault/tracked_work.py`): the
+job claims it, heartbeats after every meeting and listing page, and finishes it; recovery fails
+it if the job dies. Cancelling sets `cancel_requested`, which the job reads between meetings.
+The listing (the fetch page, its sync statuses, previews) is `listing.py`.
 """
-import json
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import signals
-from ..calls.store import CallData, upsert_call
+from .. import signals, tracked_work
+from ..calls.store import upsert_call
 from ..extensions import db
 from ..logs import log_event
-from ..models import Call, SyncJob, SyncJobItem, User, utcnow
-from ..queues import get_redis
+from ..models import SyncJob, SyncJobItem, User, WorkStatus, utcnow
 from ..timeutil import parse_instant
 from .client import FathomAuthError, FathomClient, FathomError
-from .credentials import NeedsAttention, client_for, get_connection
+from .credentials import NeedsAttention, client_for
+from .listing import SyncError, day_range, parse_day, remember_listing, remembered_listing, require_connection
 from .mapping import NotAMeeting, meeting_to_call_data, recording_id_of
 
-LISTING_TTL_SECONDS = 3600
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
-CONTENT_FIELDS = ("transcript", "default_summary", "action_items", "crm_matches")
-SYNCED, NOT_SYNCED, CHANGED = "synced", "not_synced", "changed"
-ACTIVE_STATES = ("queued", "running")
 
+__all__ = ["SyncError", "parse_day", "day_range", "start_sync", "jobs_for", "job_for", "cancel", "retry_failed",
+           "eta_seconds", "run_sync"]
 
-class SyncError(Exception):
-    """A sync request that cannot be honoured; the message is safe to show."""
-
-
-def _require_connection(user: User):
-    connection = get_connection(user)
-    if connection is None or not (connection.has_oauth or connection.has_api_key):
-        raise SyncError("Fathom is not connected: add an API key or connect with OAuth in Settings")
-    return connection
-
-
-def parse_day(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise SyncError(f"{name} must be a date like 2025-03-31") from None
-
-
-def day_range(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    """Whole UTC days, `until` included, as Fathom's created_after / created_before."""
-    if since and until and since > until:
-        raise SyncError("the start date is after the end date")
-    after = datetime.combine(since, time.min, timezone.utc) - timedelta(seconds=1) if since else None
-    before = datetime.combine(until + timedelta(days=1), time.min, timezone.utc) if until else None
-    return after, before
-
-
-# --- remembered listings -------------------------------------------------------------------------
-
-def _listing_key(user_id: int, recording_id: str) -> str:
-    return f"callvault:fathom:listed:{user_id}:{recording_id}"
-
-
-def remember_listing(user_id: int, meetings: list[dict]) -> None:
-    """Keep the metadata of listed meetings (not their content) for the jobs that follow."""
-    try:
-        with get_redis().pipeline(transaction=False) as pipe:
-            for meeting in meetings:
-                try:
-                    key = _listing_key(user_id, recording_id_of(meeting))
-                except NotAMeeting:
-                    continue
-                light = {k: v for k, v in meeting.items() if k not in CONTENT_FIELDS}
-                pipe.set(key, json.dumps(light), ex=LISTING_TTL_SECONDS)
-            pipe.execute()
-    except redis.RedisError:
-        log_event("fathom_listing_cache_unavailable")  # only costs extra listing calls
-
-
-def remembered_listing(user_id: int, recording_ids: list[str]) -> dict[str, dict]:
-    if not recording_ids:
-        return {}
-    try:
-        values = get_redis().mget([_listing_key(user_id, rid) for rid in recording_ids])
-    except redis.RedisError:
-        return {}
-    return {rid: json.loads(v) for rid, v in zip(recording_ids, values) if v is not None}
-
-
-# --- the fetch page ------------------------------------------------------------------------------
-
-@dataclass
-class ListedMeeting:
-    recording_id: str
-    title: str
-    started_at: datetime
-    duration_seconds: int | None
-    recorded_by: str
-    invitees: int
-    status: str
-    call_id: int | None
-
-
-def _signature(title, started_at, ended_at, recorded_by_email, people) -> tuple:
-    """What a listing shows of a meeting; a stored call whose signature differs has changed."""
-    return (title, started_at, ended_at, (recorded_by_email or "").lower(),
-            tuple(sorted((p.name or "", (p.email or "").lower()) for p in people)))
-
-
-def sync_statuses(meetings: list[CallData]) -> dict[str, tuple[str, int | None]]:
-    """recording id → (synced | not_synced | changed, call id), decided by our database."""
-    datas = {data.external_id: data for data in meetings}
-    calls = db.session.scalars(select(Call).options(selectinload(Call.participants)).where(
-        Call.source == "fathom", Call.external_id.in_(list(datas)))).all() if datas else []
-    stored = {c.external_id: c for c in calls}
-    statuses = {}
-    for rid, data in datas.items():
-        call = stored.get(rid)
-        if call is None:
-            statuses[rid] = (NOT_SYNCED, None)
-            continue
-        listed = _signature(data.title, data.started_at, data.ended_at, data.recorded_by_email, data.participants)
-        synced = _signature(call.title, call.started_at, call.ended_at, call.recorded_by_email, call.participants)
-        statuses[rid] = (SYNCED if listed == synced else CHANGED, call.id)
-    return statuses
-
-
-def fetch_meetings(user: User, since: date | None = None, until: date | None = None, cursor: str | None = None,
-                   mine_only: bool = False) -> tuple[list[ListedMeeting], str | None]:
-    """One page of the user's Fathom meetings (10, newest first) and the cursor of the next."""
-    connection = _require_connection(user)
-    after, before = day_range(since, until)
-    recorded_by = [h.email for h in user.host_emails] if mine_only else []
-    with client_for(connection) as client:
-        page = client.meetings_page(cursor=cursor, created_after=after, created_before=before,
-                                    recorded_by=recorded_by)
-    remember_listing(user.id, page["items"])
-    datas = []
-    for meeting in page["items"]:
-        try:
-            datas.append(meeting_to_call_data(meeting))
-        except NotAMeeting:
-            continue
-    statuses = sync_statuses(datas)
-    listed = []
-    for data in datas:
-        status, call_id = statuses[data.external_id]
-        duration = int((data.ended_at - data.started_at).total_seconds()) if data.ended_at else None
-        listed.append(ListedMeeting(
-            recording_id=data.external_id, title=data.title, started_at=data.started_at,
-            duration_seconds=duration, recorded_by=data.recorded_by_name or data.recorded_by_email or "—",
-            invitees=len(data.participants), status=status, call_id=call_id))
-    return listed, page["next_cursor"]
-
-
-def preview(user: User, recording_id: str) -> CallData:
-    """A meeting with its transcript and summary, fetched now and not stored."""
-    connection = _require_connection(user)
-    meeting = remembered_listing(user.id, [recording_id]).get(recording_id) or {"recording_id": recording_id}
-    with client_for(connection) as client:
-        transcript, summary = client.transcript(recording_id), client.summary(recording_id)
-    return meeting_to_call_data(meeting, transcript=transcript, summary=summary)
-
-
-# --- jobs ----------------------------------------------------------------------------------------
 
 def start_sync(user: User, recording_ids: list[str] | None = None, since: date | None = None,
                until: date | None = None, mine_only: bool = False, retry_of: int | None = None,
@@ -183,13 +44,13 @@ def start_sync(user: User, recording_ids: list[str] | None = None, since: date |
 
     With `enqueue_job=False` the caller runs it (`run_sync`) in its own process, as the CLI does.
     """
-    _require_connection(user)
+    require_connection(user)
     day_range(since, until)  # validates the order
     params = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
               "mine_only": mine_only}
     if retry_of:
         params["retry_of"] = retry_of
-    job = SyncJob(user_id=user.id, source="fathom", status="queued", params=params)
+    job = SyncJob(user_id=user.id, source="fathom", status=WorkStatus.QUEUED, params=params)
     if recording_ids is not None:
         ids = list(dict.fromkeys(str(r).strip() for r in recording_ids if str(r).strip()))
         if not ids:
@@ -208,8 +69,7 @@ def start_sync(user: User, recording_ids: list[str] | None = None, since: date |
     try:
         rq_job = signals.request(signals.fathom_sync_requested, sync_job_id=job.id)
     except redis.RedisError:
-        job.status, job.error, job.finished_at = "failed", "the job queue (Redis) could not be reached", utcnow()
-        db.session.commit()
+        tracked_work.fail(job, "the job queue (Redis) could not be reached")
         raise SyncError("the sync could not be queued because Redis is unreachable; try again") from None
     job.rq_job_id = rq_job.id
     db.session.commit()
@@ -237,16 +97,18 @@ def job_for(user: User, job_id: int) -> SyncJob | None:
 
 
 def cancel(job: SyncJob) -> None:
-    if job.status == "queued":
-        job.status, job.finished_at = "cancelled", utcnow()
-    elif job.status == "running":
+    """A queued job ends now; a running one stops at its next meeting."""
+    if job.status == WorkStatus.QUEUED and tracked_work.finish(job, WorkStatus.CANCELLED,
+                                                               from_states=(WorkStatus.QUEUED,)):
+        return
+    if job.status == WorkStatus.RUNNING:  # reloaded after the finish above: it may have just started
         job.cancel_requested = True
-    db.session.commit()
+        db.session.commit()
 
 
 def retry_failed(user: User, job: SyncJob) -> SyncJob:
     """A new job for the meetings this one did not sync (all of its range if listing stopped early)."""
-    if job.status in ACTIVE_STATES:
+    if job.is_active:
         raise SyncError("the job is still running")
     owner = db.session.get(User, job.user_id)
     params = job.params or {}
@@ -261,7 +123,7 @@ def retry_failed(user: User, job: SyncJob) -> SyncJob:
 
 def eta_seconds(job: SyncJob) -> float | None:
     processed = job.done + job.failed
-    if job.status != "running" or not job.started_at or not processed or job.total <= processed:
+    if job.status != WorkStatus.RUNNING or not job.started_at or not processed or job.total <= processed:
         return None
     elapsed = (utcnow() - job.started_at).total_seconds()
     return (job.total - processed) * elapsed / processed
@@ -270,31 +132,32 @@ def eta_seconds(job: SyncJob) -> float | None:
 def run_sync(job_id: int, on_progress=None) -> SyncJob | None:
     """Run a queued job to its end. `on_progress(job)` is called after every meeting."""
     job = db.session.get(SyncJob, job_id)
-    if job is None or job.status != "queued":
+    if job is None or not tracked_work.claim(job):
         return job  # cancelled before it started, or already run
-    job.status, job.started_at = "running", utcnow()
-    db.session.commit()
     log_event("fathom_sync_started", sync_job_id=job.id)
+    error = None
     try:
         user = db.session.get(User, job.user_id)
-        with client_for(_require_connection(user)) as client:
+        with client_for(require_connection(user)) as client:
             runner = _JobRunner(job, user, client, on_progress)
             runner.run()
-        job.status = "cancelled" if runner.cancelled else "done"
+        status = WorkStatus.CANCELLED if runner.cancelled else WorkStatus.SUCCEEDED
         calls = client.calls
+    except tracked_work.WorkLost:
+        db.session.rollback()  # recovery failed the job meanwhile; what it shows stands
+        log_event("fathom_sync_abandoned", sync_job_id=job_id)
+        return job
     except (FathomError, SyncError) as exc:
         db.session.rollback()
-        job.status, job.error = "failed", str(exc)
+        status, error = WorkStatus.FAILED, str(exc)
         if isinstance(exc, NeedsAttention):
-            job.error = f"Fathom credentials need attention: {exc}"
+            error = f"Fathom credentials need attention: {exc}"
         calls = None
     except Exception:
         db.session.rollback()
-        job.status, job.error, job.finished_at = "failed", "an unexpected error stopped the job (see the logs)", utcnow()
-        db.session.commit()
+        tracked_work.fail(job, "an unexpected error stopped the job (see the logs)", current_item=None)
         raise
-    job.current_item, job.finished_at = None, utcnow()
-    db.session.commit()
+    tracked_work.finish(job, status, error, current_item=None)
     log_event("fathom_sync_finished", sync_job_id=job.id, status=job.status, done=job.done, failed=job.failed,
               fathom_calls=calls)
     return job
@@ -321,6 +184,7 @@ class _JobRunner:
         for item in self.items.values():
             if item.status == "pending":
                 self._fail(item, "not found in Fathom: deleted, or no longer visible to this account")
+        tracked_work.heartbeat(self.job)
         db.session.commit()
 
     # --- which meetings, with as few calls as possible ---------------------------------------------
@@ -330,6 +194,8 @@ class _JobRunner:
                                                recorded_by=self.recorded_by, include_content=not self.per_recording)
         for page in pages:
             remember_listing(self.user.id, page["items"])
+            tracked_work.heartbeat(self.job)  # a page can take a while under the heavy limit
+            db.session.commit()
             yield page
 
     def _meetings(self):
@@ -381,6 +247,7 @@ class _JobRunner:
         current = (_title(meeting) or f"Recording {item.external_id}")[:500]
         self.job.current_item = current
         if self.per_recording:
+            tracked_work.heartbeat(self.job)
             db.session.commit()  # its two calls can take a while under the heavy limit: show it
         try:
             if self.per_recording:
@@ -400,6 +267,7 @@ class _JobRunner:
             db.session.rollback()
             self.job.current_item = current
             self._fail(item, str(exc))
+        tracked_work.heartbeat(self.job)
         db.session.commit()
         if self.on_progress:
             self.on_progress(self.job)

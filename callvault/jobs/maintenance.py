@@ -1,9 +1,9 @@
 """Housekeeping jobs."""
-from .. import sync_jobs
+from .. import tracked_work
 from .declaration import job
 
 
 @job(queue="sync")
-def recover_stalled_sync_jobs():
-    return sync_jobs.recover_stalled()
-
+def recover_stalled_work():
+    """Every 5 minutes: fail tracked work (sync jobs, export bundles) no process works on any more."""
+    return tracked_work.recover_stalled()

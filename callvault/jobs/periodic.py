@@ -3,7 +3,7 @@ from . import bots, calendars, exports, maintenance, search, webhooks
 from .declaration import PeriodicJob
 
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob(maintenance.recover_stalled_sync_jobs, 300),
+    PeriodicJob(maintenance.recover_stalled_work, 300),
     PeriodicJob(webhooks.sweep_webhook_deliveries, 60),
     PeriodicJob(exports.retry_due_exports, 60),
     PeriodicJob(exports.expire_bundles, 3600),

@@ -1,10 +1,10 @@
 """The output hub's outbox, its outgoing-webhook log, and users' zip exports."""
 from ..extensions import db
+from .tracked import TrackedWork, WorkStatus
 from .types import UTCDateTime, utcnow
 
 EXPORT_TARGETS = ("database", "webhook")
 EXPORT_STATES = ("pending", "done", "failed")
-BUNDLE_STATES = ("queued", "running", "done", "failed")
 
 
 class CallExport(db.Model):
@@ -62,23 +62,20 @@ class OutgoingWebhook(db.Model):
     delivered_at = db.Column(UTCDateTime)
 
 
-class ExportBundle(db.Model):
+class ExportBundle(TrackedWork, db.Model):
     """A zip of one user's calls, built by a job; the bytes live in ExportBundleChunk rows so
-    any web process can serve them (worker and web need not share a disk)."""
+    any web process can serve them (worker and web need not share a disk). Status, RQ job and
+    heartbeat from TrackedWork."""
 
     __tablename__ = "export_bundles"
 
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     formats = db.Column(db.JSON, nullable=False, default=list)
-    status = db.Column(db.String(16), nullable=False, default="queued")
     total = db.Column(db.Integer, nullable=False, default=0)
     done = db.Column(db.Integer, nullable=False, default=0)
     size_bytes = db.Column(db.Integer)
-    error = db.Column(db.Text)
-    rq_job_id = db.Column(db.String(64))
     created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
-    finished_at = db.Column(UTCDateTime)
     expires_at = db.Column(UTCDateTime)
 
     user = db.relationship("User")
@@ -87,7 +84,7 @@ class ExportBundle(db.Model):
 
     @property
     def percent(self) -> int:
-        if self.status == "done":
+        if self.status == WorkStatus.SUCCEEDED:
             return 100
         return int(100 * self.done / self.total) if self.total else 0
 

@@ -1,30 +1,26 @@
 """Background sync jobs and their per-meeting outcomes."""
 from ..extensions import db
+from .tracked import TrackedWork
 from .types import UTCDateTime, utcnow
 
-JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
+class SyncJob(TrackedWork, db.Model):
+    """One sync of a user's meetings from a source; status, RQ job and heartbeat from TrackedWork."""
 
-class SyncJob(db.Model):
     __tablename__ = "sync_jobs"
 
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     source = db.Column(db.String(16), nullable=False, default="fathom")
-    status = db.Column(db.String(16), nullable=False, default="queued")
     params = db.Column(db.JSON, nullable=False, default=dict)
     total = db.Column(db.Integer, nullable=False, default=0)
     done = db.Column(db.Integer, nullable=False, default=0)
     failed = db.Column(db.Integer, nullable=False, default=0)
     current_item = db.Column(db.String(500))
-    error = db.Column(db.Text)
     cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
     # False while the job is still listing the source, so `total` may yet grow.
     listing_done = db.Column(db.Boolean, nullable=False, default=True)
-    rq_job_id = db.Column(db.String(64))
     created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
-    started_at = db.Column(UTCDateTime)
-    finished_at = db.Column(UTCDateTime)
 
     user = db.relationship("User")
     items = db.relationship("SyncJobItem", back_populates="job", cascade="all, delete-orphan",
