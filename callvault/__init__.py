@@ -37,8 +37,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .cli import register_cli
     register_cli(app)
-    if app.config.get("FATHOM_SANDBOX"):
-        from .fathom.demo_sandbox import start_sandbox
+    if app.config.get("FATHOM_SANDBOX"):  # development only: the fake lives outside the product package
+        from sandboxes.fathom_demo import start_sandbox
         start_sandbox(app)
     return app
 

@@ -6,7 +6,7 @@ import pytest
 
 from callvault.accounts import create_user
 from callvault.bots import dispatcher, reconcile
-from callvault.bots.sandbox import AttendeeSandbox
+from sandboxes.attendee import AttendeeSandbox
 from callvault.extensions import db
 from callvault.models import Bot, BotPreference, Calendar, CalendarEvent
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from callvault.calendars import sync
-from callvault.calendars.sandbox import GoogleSandbox, MicrosoftSandbox
+from sandboxes.calendars import GoogleSandbox, MicrosoftSandbox
 from callvault.extensions import db
 from callvault.models import Calendar, CalendarEvent
 

@@ -1,6 +1,6 @@
 """Test doubles for the output hub: a throwaway PostgreSQL database and a webhook receiver.
 
-The receiver is a real HTTP server on loopback (the sandboxes' plumbing, callvault/sandbox_http.py)
+The receiver is a real HTTP server on loopback (the sandboxes' plumbing, sandboxes/loopback.py)
 that checks every request with the standardwebhooks package, the way a downstream automation would.
 """
 import os
@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from callvault.sandbox_http import ApiError, LoopbackSandbox
+from sandboxes.loopback import ApiError, LoopbackSandbox
 
 # The hub database is created on the test PostgreSQL server (TEST_DATABASE_URL's), else on the local one.
 HUB_SERVER_URL = os.environ.get("TEST_HUB_SERVER_URL") or (

@@ -3,7 +3,7 @@ import pytest
 
 from callvault.extensions import db
 from callvault.fathom import credentials
-from callvault.fathom.sandbox import FathomSandbox
+from sandboxes.fathom import FathomSandbox
 from callvault.models import FathomConnection, User
 
 WINDOW = 1.0  # seconds: Fathom's minute, shortened so rate-limit tests are fast

@@ -54,7 +54,7 @@ def test_signed_webhooks_move_the_bot_and_duplicates_and_forgeries_do_not(bot_ap
 
 def test_nothing_a_sender_puts_in_a_webhook_gives_a_500(bot_app, client, attendee):
     attendee_secret = bot_app.config["ATTENDEE_WEBHOOK_SECRET"]
-    from callvault.bots.sandbox import sign
+    from sandboxes.attendee import sign
     cases = [
         (b"not json", {"X-Webhook-Signature": "abc"}, 401),
         (b'{"a": "\\ud800"}', {"X-Webhook-Signature": "abc"}, 401),

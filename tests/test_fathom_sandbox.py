@@ -12,7 +12,7 @@ import requests
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from callvault.fathom.sandbox import FathomSandbox
+from sandboxes.fathom import FathomSandbox
 
 ALICE = "alice@acme.test"
 BOB = "bob@acme.test"

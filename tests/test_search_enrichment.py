@@ -14,7 +14,7 @@ from callvault.jobs.search import retry_due_enrichments
 from callvault.models import Call, CallEnrichment, TranscriptChunk, User, utcnow
 from callvault.queues import enqueue
 from callvault.search import chunking, enrichment, providers
-from callvault.search.sandbox import FakeAIServer, fake_embedding, fake_title_and_summary
+from sandboxes.ai_provider import FakeAIServer, fake_embedding, fake_title_and_summary
 
 BASE = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
 PRICING_LINES = [

@@ -1,11 +1,11 @@
 """A local OpenAI-compatible API for tests and the benchmark: POST /v1/embeddings and /v1/chat/completions.
 
-A real HTTP server on loopback (the plumbing of `sandbox_http.LoopbackSandbox`), so the provider
+A real HTTP server on loopback (the plumbing of `loopback.LoopbackSandbox`), so the provider
 client is exercised over real sockets. Embeddings are deterministic: a hashed bag of words in which
 a few synonym groups share one word ("cost" and "pricing" both count as "price"), so similarity
 ranking can be tested. Failures are scripted: `fail(429, retry_after="1")` or `fail(500)` answers
 the next request with that error. Like the other sandboxes it needs only the standard library (and
-sandbox_http); it never creates the Flask app.
+loopback.py); it never creates the Flask app.
 """
 import hashlib
 import json
@@ -13,7 +13,7 @@ import math
 import re
 from collections import Counter
 
-from ..sandbox_http import LoopbackSandbox
+from .loopback import LoopbackSandbox
 
 _WORD = re.compile(r"[^\W_]+")
 _SYNONYMS = {word: group[0] for group in (

@@ -31,8 +31,9 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from ..sandbox_http import ApiError, LoopbackSandbox
-from ..timeutil import parse_instant
+from callvault.timeutil import parse_instant
+
+from .loopback import ApiError, LoopbackSandbox
 
 GOOGLE_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -46,7 +47,7 @@ class _Client:
 
 
 class _Sandbox(LoopbackSandbox):
-    """What both fakes share beyond the HTTP plumbing (sandbox_http): OAuth clients and tokens."""
+    """What both fakes share beyond the HTTP plumbing (loopback.py): OAuth clients and tokens."""
 
     json_content_type = "application/json; charset=UTF-8"
 

@@ -32,8 +32,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from standardwebhooks import Webhook
 
-from ..sandbox_http import ApiError as _ApiError
-from ..sandbox_http import Fault, Handler, LoopbackSandbox
+from .loopback import ApiError as _ApiError
+from .loopback import Fault, Handler, LoopbackSandbox
 
 API_PREFIX = "/external/v1"
 PAGE_SIZE = 10

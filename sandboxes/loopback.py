@@ -1,10 +1,10 @@
 """The loopback HTTP plumbing shared by the fake services (tests and the offline demo).
 
-fathom/sandbox.py, calendars/sandbox.py and bots/sandbox.py each fake one external API over real
-sockets. What they have in common lives here, once: a threaded server on loopback started and
-stopped with the sandbox, the request log, injected faults (an HTTP status, a slow answer before
-or after the work is done, a dropped connection) and the way each request is read, routed, logged
-and answered. A sandbox subclasses `LoopbackSandbox` and implements
+fathom.py, calendars.py, attendee.py and ai_provider.py (beside this module) each fake one external
+API over real sockets. What they have in common lives here, once: a threaded server on loopback
+started and stopped with the sandbox, the request log, injected faults (an HTTP status, a slow
+answer before or after the work is done, a dropped connection) and the way each request is read,
+routed, logged and answered. A sandbox subclasses `LoopbackSandbox` and implements
 `_route(handler, entry, query, body) -> (status, payload, headers)`, raising `ApiError` to answer
 an error. A payload of None is an empty body, a str is HTML, anything else is JSON.
 

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..sandbox_http import ApiError, LoopbackSandbox
-from ..timeutil import parse_instant
-from .client import iso
+from callvault.bots.client import iso
+from callvault.timeutil import parse_instant
+
+from .loopback import ApiError, LoopbackSandbox
 
 CREATE_FIELDS = {"meeting_url", "bot_name", "bot_image", "metadata", "bot_chat_message", "join_at", "calendar_event_id",
                  "deduplication_key", "webhooks", "callback_settings", "external_media_storage_settings",

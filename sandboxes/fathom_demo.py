@@ -10,12 +10,13 @@ import secrets
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..demo import DEMO_EMAIL
-from ..extensions import db
-from ..logs import log_event
-from ..models import FathomConnection, User
-from .credentials import get_connection
-from .sandbox import FathomSandbox
+from callvault.demo import DEMO_EMAIL
+from callvault.extensions import db
+from callvault.fathom.credentials import get_connection
+from callvault.logs import log_event
+from callvault.models import FathomConnection, User
+
+from .fathom import FathomSandbox
 
 DEMO_MEETINGS = 60
 CLIENT_ID = "callvault-sandbox"
