@@ -31,8 +31,8 @@ from callvault import create_app  # noqa: E402
 from callvault.accounts import create_user  # noqa: E402
 from callvault.extensions import db  # noqa: E402
 from callvault.fathom import credentials, listing, sync  # noqa: E402
-from callvault.fathom.sandbox import FathomSandbox  # noqa: E402
 from callvault.models import Call, FathomConnection, User  # noqa: E402
+from sandboxes.fathom import FathomSandbox  # noqa: E402
 
 EMAIL = "bench@example.com"
 CLIENT_ID, CLIENT_SECRET, REDIRECT_URI = "bench", "bench-secret", "http://127.0.0.1/auth/fathom/callback/"

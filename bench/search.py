@@ -40,8 +40,8 @@ from callvault import create_app  # noqa: E402
 from callvault.config import normalize_database_url  # noqa: E402
 from callvault.extensions import db  # noqa: E402
 from callvault.search import enrichment, providers  # noqa: E402
-from callvault.search.sandbox import FakeAIServer  # noqa: E402
 from callvault.search.schema import ensure_search_schema  # noqa: E402
+from sandboxes.ai_provider import FakeAIServer  # noqa: E402
 
 DB_NAME = "callvault_bench_search"
 MEMBER_ID = 2  # user2@example.com owns every 20th call

@@ -100,7 +100,7 @@ def prepare(server: str, redis_url: str) -> dict:
 
 def payloads(n: int) -> list[bytes]:
     """Realistic meetings (40 transcript lines, summary, action items), each a different recording."""
-    from callvault.fathom.sandbox import FathomSandbox
+    from sandboxes.fathom import FathomSandbox
 
     sandbox = FathomSandbox(seed=7)
     return [json.dumps(sandbox.add_meeting(RECORDER)).encode() for _ in range(n)]

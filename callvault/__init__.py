@@ -105,5 +105,5 @@ def configure_cli(app: Flask) -> None:
 
 def configure_sandbox(app: Flask) -> None:
     if app.config.get("FATHOM_SANDBOX"):
-        from .fathom.demo_sandbox import start_sandbox
+        from sandboxes.fathom_demo import start_sandbox  # development only: the fakes live outside the product
         start_sandbox(app)

@@ -1,19 +1,17 @@
 """Fixtures in the Flask tutorial's style: `app`, `client`, `runner`, plus users and calls.
 
+The fixtures of each domain (the Fathom, calendar and Attendee fakes, webhooks, the browser) live
+in tests/fixtures/ and come in through `pytest_plugins` below, so every area folder can use them;
+plain helpers (signing in, sample calls, the test backends) are imported from tests/support/.
+
 Backends: real PostgreSQL and Redis when TEST_DATABASE_URL / TEST_REDIS_URL are set (CI sets
-both), otherwise SQLite in a temporary file and fakeredis.
+both), otherwise SQLite in a temporary file and fakeredis (tests/support/backends.py).
 """
 import os
-import re
-import threading
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.fernet import Fernet
-from werkzeug.serving import make_server
 
 # Tests never read the developer's environment or write secrets under instance/.
 for _name in ("DATABASE_URL", "REDIS_URL", "DYNO", "FATHOM_OAUTH_WEBHOOK_SECRET", "EXPORT_DATABASE_URL",
@@ -27,13 +25,23 @@ os.environ["TRANSCRIPT_TOKEN_SECRET"] = "test-transcript-secret"
 import callvault  # noqa: E402
 from callvault import create_app  # noqa: E402
 from callvault.accounts import create_user  # noqa: E402
-from callvault.calls.store import CallData, ParticipantData, SegmentData, upsert_call  # noqa: E402
+from callvault.calls.store import upsert_call  # noqa: E402
 from callvault.config import normalize_database_url  # noqa: E402
 from callvault.extensions import db  # noqa: E402
 from callvault.queues import drain_queues  # noqa: E402
 from callvault.search.schema import ensure_search_schema  # noqa: E402
+from tests.support.backends import TEST_DATABASE_URL, TEST_REDIS_URL, cleanups, make_test_app  # noqa: E402
+from tests.support.calls import sample_call  # noqa: E402
+from tests.support.web import PASSWORD, LiveServer, login  # noqa: E402
 
-PASSWORD = "correct horse battery"
+pytest_plugins = [
+    "tests.fixtures.browser",
+    "tests.fixtures.fathom",
+    "tests.fixtures.calendars",
+    "tests.fixtures.bots",
+    "tests.fixtures.webhooks",
+]
+
 # Where a development app keeps its secrets and database (Flask's instance path for the package).
 INSTANCE_DIR = Path(callvault.__file__).resolve().parent.parent / "instance"
 
@@ -60,49 +68,8 @@ def nothing_written_under_instance():
         pytest.fail(f"the test run created {INSTANCE_DIR}/{{{', '.join(created)}}}", pytrace=False)
 
 
-def _throwaway_database(server_url: str) -> tuple[str, callable]:
-    """A fresh PostgreSQL database on TEST_DATABASE_URL's server, so concurrent runs never share tables."""
-    import sqlalchemy as sa
-
-    name = f"callvault_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(normalize_database_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return normalize_database_url(str(sa.make_url(server_url).set(database=name))), drop
-
-
-def _leased_redis_db(url: str) -> tuple[str, callable]:
-    """A Redis database index no other test run holds (lease keys live in db 0), so FLUSHDB is safe."""
-    import redis as redis_lib
-
-    base = redis_lib.Redis.from_url(urlunsplit(urlsplit(url)._replace(path="/0")))
-    for index in range(1, 16):
-        key = f"callvault-test-lease:{index}"
-        if base.set(key, os.getpid(), nx=True, ex=3600):
-            def release(key=key):
-                base.delete(key)
-            return urlunsplit(urlsplit(url)._replace(path=f"/{index}")), release
-    raise RuntimeError("all Redis test databases 1-15 are leased by other runs")
-
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-_cleanups = []
-if TEST_DATABASE_URL:
-    TEST_DATABASE_URL, _drop = _throwaway_database(TEST_DATABASE_URL)
-    _cleanups.append(_drop)
-if TEST_REDIS_URL:
-    TEST_REDIS_URL, _release = _leased_redis_db(TEST_REDIS_URL)
-    _cleanups.append(_release)
-
-
 def pytest_unconfigure(config):
-    for cleanup in _cleanups:
+    for cleanup in cleanups:
         cleanup()
 
 
@@ -123,21 +90,6 @@ def database_url(tmp_path_factory):
             ensure_search_schema(connection)
         db.engine.dispose()
     return url
-
-
-def make_test_app(database_url, **overrides):
-    config = {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "REDIS_URL": TEST_REDIS_URL,
-        "INPROCESS_QUEUE": not TEST_REDIS_URL,
-        "INPROCESS_WORKER": False,
-        "SERVER_NAME": None,
-        "PUBLIC_BASE_URL": "http://127.0.0.1",
-        "TRANSCRIPT_TOKEN_SECRET": "test-transcript-secret",
-    }
-    config.update(overrides)
-    return create_app(config)
 
 
 def _empty_database():
@@ -218,20 +170,6 @@ def other_member(app):
         return user.id
 
 
-def sample_call(external_id="1001", title="Quarterly planning", started_at=None, segments=3, source="fathom",
-                summary="## Summary\nWe planned the quarter.", **extra) -> CallData:
-    started_at = started_at or datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
-    return CallData(
-        source=source, external_id=external_id, title=title, started_at=started_at,
-        ended_at=started_at + timedelta(minutes=30), recorded_by_name="Max Member",
-        recorded_by_email="member@example.com", summary_markdown=summary,
-        participants=[ParticipantData(name="Max Member", email="member@example.com", is_organizer=True),
-                      ParticipantData(name="Guest Person", email="guest@outside.example", is_external=True)],
-        segments=[SegmentData(speaker=("Max Member", "Guest Person")[i % 2], text=f"Line number {i}",
-                              start_ms=i * 5000) for i in range(segments)],
-        **extra)
-
-
 @pytest.fixture
 def make_call(app):
     """make_call(owner_id, **sample_call kwargs) -> call id."""
@@ -240,18 +178,6 @@ def make_call(app):
             from callvault.models import User
             return upsert_call(db.session.get(User, owner_id), sample_call(**kwargs)).call.id
     return make
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in page"
-    return match.group(1)
-
-
-def login(client, email, password=PASSWORD):
-    page = client.get("/login")
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_from(page.get_data(as_text=True))})
 
 
 @pytest.fixture
@@ -263,56 +189,7 @@ def auth(client):
     return Auth()
 
 
-class LiveServer:
-    def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-
-
 @pytest.fixture
 def live_server(app):
     with LiveServer(app) as server:
         yield server
-
-
-# --- browser -------------------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    reason = None
-    if not os.path.exists(CHROMIUM):
-        reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "browser tests need the playwright package (pip install -r requirements-dev.txt)"
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield browser
-    browser.close()
-    playwright.stop()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()

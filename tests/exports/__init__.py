@@ -1,0 +1,1 @@
+"""Exports: the output hub, signed outgoing webhooks, and bulk export bundles."""

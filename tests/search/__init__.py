@@ -1,0 +1,1 @@
+"""Search: full-text queries and highlights, and enrichment (titles, summaries, embeddings)."""

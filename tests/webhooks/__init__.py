@@ -1,0 +1,1 @@
+"""Incoming Fathom webhooks: intake, signatures, idempotency, the deliveries log and replay."""
