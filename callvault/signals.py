@@ -82,19 +82,25 @@ def init_app(app) -> None:
 def notify(signal, **data) -> None:
     """Send a fact about work the sender has already committed. Each receiver runs on its own: one that
     raises is logged (its session work rolled back) and fails neither the sender nor the receivers after it."""
+    _send_each(signal, data, roll_back=True)
+
+
+def _send_pending(session) -> None:
+    # Inside after_commit the session may emit no SQL, so a failing receiver is only logged here.
+    for signal, data in session.info.pop(_PENDING, {}).values():
+        _send_each(signal, data, roll_back=False)
+
+
+def _send_each(signal, data: dict, roll_back: bool) -> None:
     for receiver in signal.receivers_for(None):
         try:
             receiver(None, **data)
         except Exception as exc:  # noqa: BLE001 - one receiver's bug must not undo what already happened
-            db.session.rollback()
+            if roll_back:
+                db.session.rollback()
             log_event("signal_receiver_failed", logging.ERROR, signal=signal.name,
                       receiver=getattr(receiver, "__qualname__", repr(receiver)), error=type(exc).__name__,
                       message=str(exc)[:300])
-
-
-def _send_pending(session) -> None:
-    for signal, data in session.info.pop(_PENDING, {}).values():
-        notify(signal, **data)
 
 
 def _drop_pending(session) -> None:
