@@ -36,6 +36,7 @@ from tests.support.web import PASSWORD, LiveServer, login  # noqa: E402
 
 pytest_plugins = [
     "tests.fixtures.browser",
+    "tests.fixtures.database",
     "tests.fixtures.fathom",
     "tests.fixtures.calendars",
     "tests.fixtures.bots",

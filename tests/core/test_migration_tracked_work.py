@@ -1,30 +1,14 @@
 """Migration 6c2b16a3bb22 renames the rows' old status `done` to `succeeded` and back, on both backends."""
-import uuid
 from datetime import datetime
 
-import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from callvault.extensions import db
-from tests.support.backends import TEST_DATABASE_URL, make_test_app
+from tests.support.backends import make_test_app
 
 BEFORE, AFTER = "7bc4b2a8218b", "6c2b16a3bb22"
 
-
-@pytest.fixture
-def empty_database_url(tmp_path):
-    if not TEST_DATABASE_URL:
-        yield f"sqlite:///{tmp_path / 'statuses.sqlite3'}"
-        return
-    name = f"callvault_statuses_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield str(sa.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False))
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _statuses(connection, table):

@@ -1,7 +1,5 @@
 """`flask db upgrade` from empty builds exactly the models' schema, on SQLite and PostgreSQL."""
-import uuid
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,22 +7,8 @@ from flask_migrate import downgrade, upgrade
 
 from callvault.extensions import db
 from callvault.search.schema import include_object
-from tests.support.backends import TEST_DATABASE_URL, make_test_app
+from tests.support.backends import make_test_app
 
-
-@pytest.fixture
-def empty_database_url(tmp_path):
-    if not TEST_DATABASE_URL:
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-        return
-    name = f"callvault_migrations_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield str(sa.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False))
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_upgrade_from_empty_matches_the_models_and_downgrades(empty_database_url):
