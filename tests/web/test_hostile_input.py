@@ -317,3 +317,24 @@ def test_no_hostile_request_gets_a_server_error(hostile_app, callers, role):
             failures.append(str(exc).splitlines()[0])
     print(f"\nhostile requests so far: {HOSTILE_REQUESTS['sent']} sent, {HOSTILE_REQUESTS['5xx']} answered 5xx")
     assert not failures, "\n".join(failures)
+
+
+# --- the error page after a database error -------------------------------------------------------------
+
+def test_error_page_after_a_database_error_rolls_back_and_renders(app, app_factory, member):
+    """A view whose statement failed leaves the session's transaction dead; the 500 page (which shows the
+    signed-in user, whose row must be read again) still renders instead of a bare 500."""
+    broken_app = app_factory(PROPAGATE_EXCEPTIONS=False, WTF_CSRF_ENABLED=False)
+
+    def fails_after_a_commit():
+        db.session.commit()  # expires the signed-in user: the page must read it again
+        db.session.add(User(email=None))  # NOT NULL: the flush fails, the transaction is dead
+        db.session.flush()
+
+    broken_app.add_url_rule("/test-only/database-error", view_func=fails_after_a_commit)
+    client = broken_app.test_client()
+    client.post("/login", data={"email": "member@example.com", "password": PASSWORD})
+    response = client.get("/test-only/database-error")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in page and "member@example.com" in page
