@@ -22,7 +22,7 @@ def page(status: int, title: str, message: str):
 
 def csrf_error(exc):
     return page(400, "Bad request", "The form was missing its security token, or it expired. "
-                                     "Go back, reload the page and try again.")
+                                    "Go back, reload the page and try again.")
 
 
 def bad_request(exc):

@@ -9,10 +9,9 @@ from ..calls.formats import FORMATS
 from ..dashboard.figures import MAX_FAILURE_DAYS
 from ..ids import MAX_ID
 from ..models import DELIVERY_STATES, SOURCES
+from .api import MAX_PAGE_SIZE, PAGE_SIZE
 
 bp = Blueprint("openapi", __name__)
-
-MAX_LIMIT = 100  # the JSON API's largest page (blueprints/api.py)
 
 
 def _nullable(kind: str) -> dict:
@@ -80,7 +79,7 @@ def _page_of(item_ref: str) -> dict:
 
 
 CURSOR = _query("cursor", {"type": "string", "maxLength": 200}, "`next_cursor` of the previous page")
-LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}, "page size")
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": PAGE_SIZE}, "page size")
 SINCE = _query("since", {"type": "string"}, "ISO 8601 date or date-time (naive is UTC), years 0001…9999")
 UNTIL = _query("until", {"type": "string"}, "ISO 8601 date or date-time, exclusive")
 DAY = _query("date", {"type": "string", "format": "date"}, "a UTC day, YYYY-MM-DD; default today")
@@ -103,7 +102,7 @@ def spec() -> dict:
                  "description": "Meeting transcripts for scripts and downstream tools. Send "
                                 "`Authorization: Bearer <personal API token>` (Settings, or `flask users token`). "
                                 "Members see their own calls, admins everyone's. Every error is "
-                                "`{\"error\": {\"code\", \"message\"}}` with a 4xx status."},
+                                "`{\"error\": {\"code\", \"message\"}}`; bad input is always a 4xx."},
         "security": [{"bearer": []}],
         "paths": {
             "/api/v1/openapi.json": _operation(
