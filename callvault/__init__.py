@@ -21,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_extensions(app)
     configure_logging(app)
     configure_queues(app)
+    configure_request_parsing(app)
     configure_blueprints(app)
     configure_signals(app)
     configure_templates(app)
@@ -69,12 +70,18 @@ def configure_queues(app: Flask) -> None:
     queues.init_app(app)
 
 
+def configure_request_parsing(app: Flask) -> None:
+    """Before the blueprints, so every `<int:…>` rule takes only ids a row can have."""
+    from .blueprints import converters
+    converters.init_app(app)
+
+
 def configure_blueprints(app: Flask) -> None:
-    from .blueprints import (api, auth, calendars, calls, dashboard, exports, fathom, health, settings,
+    from .blueprints import (api, auth, calendars, calls, dashboard, exports, fathom, health, openapi, settings,
                              transcripts, webhook_pages, webhooks)
 
-    for module in (auth, calls, settings, api, health, webhooks, webhook_pages, dashboard, transcripts, exports,
-                   fathom, calendars):
+    for module in (auth, calls, settings, api, openapi, health, webhooks, webhook_pages, dashboard, transcripts,
+                   exports, fathom, calendars):
         app.register_blueprint(module.bp)
 
 
@@ -94,8 +101,10 @@ def configure_templates(app: Flask) -> None:
 
 
 def configure_error_pages(app: Flask) -> None:
-    from .blueprints import errors
+    """Error pages, and the refusals every request gets after the blueprints have loaded its user."""
+    from .blueprints import errors, input_guard
     errors.init_app(app)
+    input_guard.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

@@ -23,7 +23,10 @@ def _http_error(exc: HTTPException):
     return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
 
 
-def _limit(default=50, maximum=100) -> int:
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 100  # `limit`'s default and largest value
+
+
+def _limit(default=PAGE_SIZE, maximum=MAX_PAGE_SIZE) -> int:
     raw = request.args.get("limit", default)
     try:
         value = int(raw)

@@ -181,7 +181,8 @@ def preview(recording_id):
     try:
         call = listing.preview(g.user, recording_id)
     except (listing.SyncError, FathomError) as exc:
-        status = 404 if isinstance(exc, FathomNotFound) else 502
+        # no connection is the person's to fix (409); only Fathom itself failing is a bad gateway
+        status = 404 if isinstance(exc, FathomNotFound) else 409 if isinstance(exc, listing.SyncError) else 502
         return render_template("error.html", status=status, title="Fathom preview failed",
                                message=sentence(exc)), status
     return render_template("fathom/preview.html", call=call, recording_id=recording_id)

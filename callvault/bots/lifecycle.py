@@ -25,7 +25,7 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import select
 
-from .. import signals
+from .. import jsonbody, signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import BOT_STATES, Bot, BotTransition, WebhookDelivery, utcnow
@@ -125,9 +125,9 @@ def judge(headers: Mapping[str, str], body: bytes) -> Verdict:
         raise Rejected(503, "misconfigured", "ATTENDEE_WEBHOOK_SECRET is not base64 (copy it from Attendee's "
                                              "Settings → Webhooks page)") from None
     try:
-        payload = json.loads(body)
+        payload = jsonbody.loads(body)
         expected = signature(payload, key)
-    except (ValueError, RecursionError):  # UnicodeError is a ValueError: lone surrogates, bad UTF-8
+    except (jsonbody.JSONBodyError, ValueError, RecursionError):
         raise Rejected(401, "invalid_signature", "the body is not JSON Attendee could have signed",
                        signature_valid=False) from None
     given = headers.get(SIGNATURE_HEADER) or ""

@@ -8,7 +8,6 @@ then only asks for a sync (`sync.request_sync`, debounced). Nothing a sender can
 receiver fail; the sync itself runs in the queue.
 """
 import hmac
-import json
 import logging
 import secrets
 import uuid
@@ -20,7 +19,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
-from .. import signals
+from .. import jsonbody, signals
 from ..extensions import db
 from ..logs import log_event
 from ..models import Calendar, WatchChannel, utcnow
@@ -232,9 +231,10 @@ def receive_microsoft(validation_token: str | None, body: bytes) -> Answer:
             return _rejected("microsoft", 400, "empty or oversized validationToken", None)
         return Answer(200, "validated", text=validation_token)  # already URL-decoded
     try:
-        notifications = json.loads(body or b"null").get("value")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        notifications = None
+        payload = jsonbody.loads(body or b"null")
+    except jsonbody.JSONBodyError as exc:
+        return _rejected("microsoft", 400, f"{exc}, so not a Graph notification collection", None)
+    notifications = payload.get("value") if isinstance(payload, dict) else None
     if not isinstance(notifications, list):
         return _rejected("microsoft", 400, "the body is not a Graph notification collection", None)
     accepted = forged = 0

@@ -3,12 +3,16 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 
 from ..extensions import db
+from ..ids import MAX_ID, parse_id
 from ..models import SOURCES, Call, User
+from ..timeutil import EARLIEST, LATEST, as_utc
+
+MAX_CURSOR_LENGTH = 200  # the cursors this server gives out are about 60 characters
 
 
 class QueryError(ValueError):
@@ -33,9 +37,8 @@ def visible_calls(user: User):
 
 def get_call_for(user: User, call_id) -> Call | None:
     """The call if it exists and `user` may see it; None otherwise (no existence leak)."""
-    try:
-        call_id = int(call_id)
-    except (TypeError, ValueError):
+    call_id = parse_id(call_id)
+    if call_id is None:
         return None
     return db.session.scalars(visible_calls(user).where(Call.id == call_id)).first()
 
@@ -48,15 +51,18 @@ def parse_filters(q=None, source=None, since=None, until=None) -> CallFilters:
 
 
 def parse_datetime(value, name: str) -> datetime | None:
+    """A filter's date or date-time as aware UTC (naive is taken as UTC); QueryError if unreadable or
+    outside the years 0001…9999 once in UTC."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise QueryError(f"{name} must be an ISO 8601 date or date-time, e.g. 2026-11-01") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
+    moment = as_utc(parsed)
+    if moment is None:
+        raise QueryError(f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (in UTC)")
+    return moment
 
 
 def filtered_calls(user: User, filters: CallFilters):
@@ -79,9 +85,17 @@ def encode_cursor(moment: datetime, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """(moment, row id) of a cursor encode_cursor made; QueryError for anything else (too long, nested,
+    a naive or out-of-range moment, an id no row can have)."""
+    refused = QueryError("cursor is not one this server gave out")
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise refused
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, row_id = json.loads(raw)
-        return datetime.fromisoformat(moment), int(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise QueryError("cursor is not one this server gave out") from None
+        moment = datetime.fromisoformat(moment)
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise refused from None
+    if moment.tzinfo is None or as_utc(moment) is None or type(row_id) is not int or not 0 <= row_id <= MAX_ID:
+        raise refused
+    return as_utc(moment), row_id

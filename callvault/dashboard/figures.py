@@ -18,6 +18,7 @@ from ..calendars.connections import DISCONNECTED_BY_OWNER
 from ..models import (SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
                       OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery, utcnow)
 from ..queues import QUEUE_NAMES, scheduler_heartbeat_age
+from ..timeutil import EARLIEST, LATEST
 
 MAX_FAILURE_DAYS = 90
 FAILURES_PER_KIND = 50
@@ -33,9 +34,12 @@ def parse_day(value: str | None, today: date | None = None) -> date:
     if not value:
         return today or utcnow().date()
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise FigureError("date must be a day written YYYY-MM-DD, e.g. 2026-11-02") from None
+    if not EARLIEST.date() <= day <= LATEST.date():
+        raise FigureError(f"date must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return day
 
 
 def parse_days(value: str | None, default: int = 7) -> int:

@@ -4,7 +4,6 @@ Both endpoints carry the same meeting payload, signed per Standard Webhooks; the
 secret (the app's FATHOM_OAUTH_WEBHOOK_SECRET, or the user's own `whsec_`) and in how the owner
 is found (the recorder's host email, or the user the personal webhook belongs to).
 """
-import json
 import re
 import secrets
 from functools import partial
@@ -14,7 +13,7 @@ from flask import current_app
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError, WebhookVerificationError
 
-from .. import accounts
+from .. import accounts, jsonbody
 from ..calls.store import ActionItemData, CallData, SegmentData, upsert_call
 from ..crypto import SecretUnreadable
 from ..extensions import db
@@ -103,9 +102,9 @@ def _check(secret: str, headers, body: bytes, secret_name: str) -> str:
 
 def meeting_from_body(body: bytes | str) -> dict:
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        raise NotAMeeting("the body is not JSON") from None
+        payload = jsonbody.loads(body)
+    except jsonbody.JSONBodyError as exc:
+        raise NotAMeeting(str(exc)) from None
     recording_id_of(payload)
     return payload
 

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
+from ..ids import parse_id
 from ..models import Call
 
 MISSING_SECRET = "Transcript links need TRANSCRIPT_TOKEN_SECRET (or WEBHOOK_SECRET) to be set."
@@ -100,15 +101,18 @@ def read_token(secret: str | None, token: str | None, now: datetime | None = Non
     try:
         data = json.loads(payload)
         meeting_id, email, exp = data["meetingId"], data["email"], data["exp"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise LinkError("malformed") from None
     if (not isinstance(meeting_id, (str, int)) or not isinstance(email, str)
             or not isinstance(exp, (int, float)) or isinstance(exp, bool)):
         raise LinkError("malformed")
+    try:  # an `exp` of 1e300, NaN or Infinity is no moment at all
+        expires_at = datetime.fromtimestamp(exp / 1000, tz=timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise LinkError("malformed") from None
     if exp < _now_ms(now):
         raise LinkError("expired")
-    return LinkClaims(str(meeting_id), email.strip().lower(),
-                      datetime.fromtimestamp(exp / 1000, tz=timezone.utc))
+    return LinkClaims(str(meeting_id), email.strip().lower(), expires_at)
 
 
 def open_with_token(secret: str | None, token: str | None, meeting_id: str,
@@ -137,10 +141,13 @@ def meeting_audience(call: Call) -> set[str]:
 
 def find_meeting(meeting_id: str) -> Call | None:
     """A call by its id; links from before the vault may carry the source's id instead."""
-    if meeting_id.isascii() and meeting_id.isdigit() and len(meeting_id) < 18:
-        call = db.session.get(Call, int(meeting_id))
+    call_id = parse_id(meeting_id)
+    if call_id is not None:
+        call = db.session.get(Call, call_id)
         if call is not None:
             return call
+    if len(meeting_id) > Call.external_id.type.length or "\x00" in meeting_id:  # no source id is like that
+        return None
     return db.session.scalars(select(Call).where(Call.external_id == meeting_id).order_by(Call.id)).first()
 
 
