@@ -1,6 +1,7 @@
 """Structured logs: one JSON line per request and per job, with ids, never with secrets.
 
-Query strings are never logged (transcript links carry their token there).
+Query strings are never logged (transcript links carry their token there), nor the key in a personal
+webhook's path (`redaction.py`).
 """
 import json
 import logging
@@ -9,6 +10,8 @@ import time
 import uuid
 
 from flask import g, has_request_context, request
+
+from .redaction import redact_path
 
 logger = logging.getLogger("callvault")
 
@@ -37,7 +40,7 @@ def init_app(app) -> None:
     @app.after_request
     def _request_log(response):
         user = getattr(g, "user", None)
-        log_event("request", method=request.method, path=request.path, status=response.status_code,
+        log_event("request", method=request.method, path=redact_path(request.path), status=response.status_code,
                   ms=round((time.monotonic() - g.get("request_started", time.monotonic())) * 1000, 1),
                   user_id=user.id if user else None)
         response.headers["X-Request-ID"] = g.get("request_id", "")
