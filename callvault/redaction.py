@@ -7,7 +7,7 @@ request log (`logs.py`) and gunicorn's access log (`gunicorn_logging.py`).
 Pure functions: no I/O, no Flask.
 """
 import re
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 REDACTED = "[redacted]"
 # Query parameters whose value is a secret: any name containing one of these words, in any case.
@@ -28,14 +28,20 @@ def redact_path(path: str | None) -> str | None:
 
 
 def redact_query(query: str | None) -> str | None:
-    """The query string with the value of every secret-looking parameter replaced, the rest as sent."""
+    """The query string with the value of every secret-looking parameter replaced, the rest as sent.
+    A value that is itself a URL with a query (the login page's `next=`) is redacted in turn."""
     if not query:
         return query
     pieces = []
     for piece in query.split("&"):
-        name, equals, _value = piece.partition("=")
-        secret = equals and any(word in unquote_plus(name).lower() for word in SECRET_PARAM_WORDS)
-        pieces.append(f"{name}={REDACTED}" if secret else piece)
+        name, equals, value = piece.partition("=")
+        if equals and any(word in unquote_plus(name).lower() for word in SECRET_PARAM_WORDS):
+            piece = f"{name}={REDACTED}"
+        elif "?" in (inner := unquote_plus(value)) or _WEBHOOK_KEY_PATH.match(unquote(inner)):
+            redacted = redact_target(inner)
+            if redacted != inner:
+                piece = f"{name}={quote(redacted, safe='/[]')}"
+        pieces.append(piece)
     return "&".join(pieces)
 
 
