@@ -1,5 +1,8 @@
 """user sessions: one row per signed-in browser, so signing out ends a session server-side
 
+Also clears stored call links that are not http(s) (a `javascript:` share link from before the store
+checked them): the app now stores such links as NULL (callvault/safe_urls.py), so old rows match.
+
 Revision ID: 3e7d1c9a5b20
 Revises: 6c2b16a3bb22
 Create Date: 2026-12-04 10:05:00.000000
@@ -19,6 +22,9 @@ depends_on = None
 
 
 def upgrade():
+    for column in ('recording_url', 'share_url'):
+        op.execute(f"UPDATE calls SET {column} = NULL WHERE {column} IS NOT NULL "
+                   f"AND lower({column}) NOT LIKE 'http://%' AND lower({column}) NOT LIKE 'https://%'")
     op.create_table(
         'user_sessions',
         sa.Column('id', sa.String(length=64), nullable=False),
@@ -33,6 +39,7 @@ def upgrade():
 
 
 def downgrade():
+    # The cleared links are not restored: they were never safe to show.
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
     op.drop_table('user_sessions')
