@@ -11,7 +11,7 @@ import uuid
 
 from flask import g, has_request_context, request
 
-from .redaction import redact_path
+from .redaction import redact_path, redact_target
 
 logger = logging.getLogger("callvault")
 
@@ -23,7 +23,22 @@ def log_event(event: str, level: int = logging.INFO, **fields) -> None:
     logger.log(level, json.dumps(record, default=str, separators=(",", ":")))
 
 
+class RedactRequestLine(logging.Filter):
+    """The development server's access lines (`flask run`, werkzeug) without tokens or webhook keys."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], str):
+            method, _, rest = record.args[0].partition(" ")
+            target, _, protocol = rest.rpartition(" ")
+            if target:
+                record.args = (f"{method} {redact_target(target)} {protocol}",) + record.args[1:]
+        return True
+
+
 def init_app(app) -> None:
+    werkzeug_logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, RedactRequestLine) for f in werkzeug_logger.filters):
+        werkzeug_logger.addFilter(RedactRequestLine())
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))

@@ -1,5 +1,6 @@
 """Issue 13, item 5: the Procfile's web process (real gunicorn, on loopback) and the app's own request
 log write paths without secrets: a viewer link's `?token=`, OAuth codes, a personal webhook's key."""
+import logging
 import os
 import re
 import shlex
@@ -77,6 +78,17 @@ def test_gunicorn_from_the_procfile_logs_no_token_code_or_webhook_key(app, datab
     assert sum("/webhooks/fathom/[redacted]" in line for line in access_lines) == 2, access_log
     request_events = re.findall(r'"event":"request"[^\n]*', app_log)
     assert any('"path":"/webhooks/fathom/[redacted]"' in event for event in request_events), app_log
+
+
+def test_the_development_server_logs_no_token_or_webhook_key(app, live_server, caplog):
+    """`make run` serves with werkzeug (`flask run`): its access lines are redacted too."""
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        requests.get(f"{live_server.url}/dashboard/transcripts/1/?token={VIEWER_TOKEN}", timeout=10)
+        requests.post(f"{live_server.url}/webhooks/fathom/personal-key-that-must-not-leak", data=b"{}", timeout=10)
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("/dashboard/transcripts/1/?token=[redacted]" in line for line in lines), lines
+    assert any("/webhooks/fathom/[redacted]" in line for line in lines), lines
+    assert not [line for line in lines if VIEWER_TOKEN in line or "personal-key-that-must-not-leak" in line]
 
 
 def test_redaction_keeps_what_is_not_secret():
