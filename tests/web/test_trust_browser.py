@@ -98,6 +98,8 @@ def test_every_page_works_under_the_policy_with_no_violation(app, page, live_ser
         if rule.endpoint == "transcripts.viewer":
             path = f"/dashboard/transcripts/{call_id}/?token={token}"
         else:
+            missing = set(rule.arguments) - set(ids)
+            assert not missing, f"a new page {rule.rule}: give this tour an id for {missing} (or list it in NOT_PAGES)"
             path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule.rule)
         live_page_watch.visit(live_server.url + path)
         visited.add(rule.endpoint)
