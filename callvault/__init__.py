@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 
-from . import logs, queues
+from . import logs, queues, security
 from .config import load_config
 from .extensions import csrf, db, htmx, migrate
 from .search.schema import connect_fulltext_tables
@@ -20,6 +20,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_app(app, test_config)
     configure_extensions(app)
     configure_logging(app)
+    configure_security(app)
     configure_queues(app)
     configure_request_parsing(app)
     configure_blueprints(app)
@@ -64,6 +65,11 @@ def _configure_sqlite(app: Flask) -> None:
 
 def configure_logging(app: Flask) -> None:
     logs.init_app(app)
+
+
+def configure_security(app: Flask) -> None:
+    """Security headers on every response; the client address behind TRUSTED_PROXY_HOPS proxies."""
+    security.init_app(app)
 
 
 def configure_queues(app: Flask) -> None:

@@ -195,8 +195,13 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         "SESSION_COOKIE_SECURE": production,
         "SESSION_LIFETIME_SECONDS": _whole(environ, "SESSION_LIFETIME_SECONDS", 12 * 3600, "seconds", minimum=1),
         "WTF_CSRF_TIME_LIMIT": None,  # the session lifetime bounds the token
+        # Sign-in throttle, per (account, client address): this many failures are free, then each next
+        # attempt waits LOGIN_DELAY_SECONDS, doubling per further failure up to LOGIN_MAX_DELAY_SECONDS.
         "LOGIN_MAX_FAILURES": 5,
-        "LOGIN_LOCKOUT_SECONDS": 15 * 60,
+        "LOGIN_DELAY_SECONDS": 30.0,
+        "LOGIN_MAX_DELAY_SECONDS": 15 * 60.0,
+        # How many proxies in front of the app append to X-Forwarded-For (Heroku's router: 1). 0 ignores it.
+        "TRUSTED_PROXY_HOPS": _whole(environ, "TRUSTED_PROXY_HOPS", 0, "proxies"),
         "FATHOM_API_BASE_URL": environ.get("FATHOM_API_BASE_URL", "https://api.fathom.ai/external/v1"),
         "FATHOM_OAUTH_CLIENT_ID": environ.get("FATHOM_OAUTH_CLIENT_ID"),
         "FATHOM_OAUTH_CLIENT_SECRET": environ.get("FATHOM_OAUTH_CLIENT_SECRET"),

@@ -1,6 +1,7 @@
 """Structured logs: one JSON line per request and per job, with ids, never with secrets.
 
-Query strings are never logged (transcript links carry their token there).
+Query strings are never logged (transcript links carry their token there), nor the key in a personal
+webhook's path (`redaction.py`).
 """
 import json
 import logging
@@ -9,6 +10,8 @@ import time
 import uuid
 
 from flask import g, has_request_context, request
+
+from .redaction import redact_path, redact_target
 
 logger = logging.getLogger("callvault")
 
@@ -20,7 +23,22 @@ def log_event(event: str, level: int = logging.INFO, **fields) -> None:
     logger.log(level, json.dumps(record, default=str, separators=(",", ":")))
 
 
+class RedactRequestLine(logging.Filter):
+    """The development server's access lines (`flask run`, werkzeug) without tokens or webhook keys."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], str):
+            method, _, rest = record.args[0].partition(" ")
+            target, _, protocol = rest.rpartition(" ")
+            if target:
+                record.args = (f"{method} {redact_target(target)} {protocol}",) + record.args[1:]
+        return True
+
+
 def init_app(app) -> None:
+    werkzeug_logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, RedactRequestLine) for f in werkzeug_logger.filters):
+        werkzeug_logger.addFilter(RedactRequestLine())
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -37,7 +55,7 @@ def init_app(app) -> None:
     @app.after_request
     def _request_log(response):
         user = getattr(g, "user", None)
-        log_event("request", method=request.method, path=request.path, status=response.status_code,
+        log_event("request", method=request.method, path=redact_path(request.path), status=response.status_code,
                   ms=round((time.monotonic() - g.get("request_started", time.monotonic())) * 1000, 1),
                   user_id=user.id if user else None)
         response.headers["X-Request-ID"] = g.get("request_id", "")

@@ -8,7 +8,6 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 
 from .. import accounts
 from ..extensions import db
-from ..models import User
 from .helpers import sentence
 
 bp = Blueprint("auth", __name__)
@@ -24,8 +23,8 @@ def load_signed_in_user():
         session.clear()
         g.session_expired = True
         return
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active:
+    user = accounts.session_user(session.get("sid"), user_id)
+    if user is None:  # signed out (here or everywhere), password changed, or the account deactivated
         session.clear()
         return
     g.user = user
@@ -81,18 +80,22 @@ def login():
         user = accounts.authenticate(email, request.form.get("password", ""), request.remote_addr or "?")
     except accounts.LoginThrottled as exc:
         flash(sentence(exc), "error")
-        return render_template("auth/login.html", email=email, next=request.form.get("next", "")), 429
+        page = render_template("auth/login.html", email=email, next=request.form.get("next", ""))
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     if user is None:
         flash("Wrong email or password.", "error")
         return render_template("auth/login.html", email=email, next=request.form.get("next", "")), 401
     session.clear()
     session["uid"] = user.id
+    session["sid"] = accounts.start_session(user)
     session["signed_in_at"] = time.time()
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
 def logout():
+    """Ends this session on the server too: a copy of the cookie taken before signs nobody in."""
+    accounts.end_session(session.get("sid"))
     session.clear()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -1,5 +1,6 @@
-"""A user's own settings: host emails, personal API tokens and their personal Fathom webhook."""
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+"""A user's own settings: host emails, personal API tokens, their personal Fathom webhook, the password
+and signed-in sessions."""
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from .. import accounts
 from ..bots import reconcile
@@ -73,3 +74,21 @@ def delete_fathom_webhook():
 def set_auto_record():
     return _do(lambda: reconcile.set_auto_record(g.user, request.form.get("auto_record", "")),
                "Recording bots: saved. Your upcoming meetings are updated in a moment.", ValueError, "#auto-record")
+
+
+@bp.post("/password")
+@login_required
+def change_password():
+    return _do(lambda: accounts.change_password(g.user, request.form.get("current_password", ""),
+                                                request.form.get("new_password", ""), keep_session=session.get("sid")),
+               "Password changed. You were signed out everywhere else.", accounts.AccountError, "#account")
+
+
+@bp.post("/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """Ends every session of the account, this one included."""
+    accounts.end_other_sessions(g.user)
+    session.clear()
+    flash("Signed out everywhere.", "info")
+    return redirect(url_for("auth.login"))

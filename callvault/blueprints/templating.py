@@ -11,6 +11,7 @@ from ..calls.formats import clock
 from ..calls.render import markdown_to_safe_html, speaker_colour
 from ..exports.outbox import configured_targets
 from ..models import Calendar
+from ..safe_urls import http_url
 from ..transcripts.links import share_links
 
 
@@ -34,6 +35,8 @@ def calendars_needing_attention() -> list[Calendar]:
 FILTERS = {
     "markdown": markdown_to_safe_html,
     "clock": clock_filter,
+    # Every stored URL rendered as an href or src goes through this: anything but http(s) renders no link.
+    "safe_url": http_url,
 }
 
 GLOBALS = {

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from ..safe_urls import http_url
+
 GOOGLE_MEET, ZOOM, TEAMS, WEBEX = "google_meet", "zoom", "teams", "webex"
 MAX_URL_LENGTH = 2048
 URL_IN_TEXT = re.compile(r"""(?:https?|zoommtg)://[^\s"'<>()\[\]{}]+""", re.IGNORECASE)
@@ -52,7 +54,7 @@ def normalize(url: str | None) -> MeetingLink | None:
         link = _webex(host, parts.path, query)
     else:
         return None
-    if link is None or len(link.url) > MAX_URL_LENGTH:
+    if link is None or len(link.url) > MAX_URL_LENGTH or http_url(link.url) != link.url:
         return None
     return link
 

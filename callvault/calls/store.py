@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import signals
+from ..safe_urls import http_url
 from ..extensions import db
 from ..models import ActionItem, Call, Participant, TranscriptSegment, User
 
@@ -79,6 +80,8 @@ _SCALARS = ("title", "started_at", "ended_at", "recorded_by_name", "recorded_by_
 
 def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResult:
     data.external_id = str(data.external_id)
+    # Links from any source become an href: only http(s) is kept, anything else is stored as NULL.
+    data.recording_url, data.share_url = http_url(data.recording_url), http_url(data.share_url)
     fingerprint = data.fingerprint()
     call, created = _claim_row(owner, data)
     if not created and call.content_hash == fingerprint:

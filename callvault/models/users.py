@@ -8,6 +8,17 @@ from ..extensions import db
 from .types import UTCDateTime, utcnow
 
 ROLES = ("admin", "member")
+# The hash of a password nobody knows, in werkzeug's default method and cost (a test keeps them equal):
+# signing in as an unknown or inactive account verifies against it, so it costs what a wrong password
+# for a real account costs and the time taken does not tell which emails have an account.
+DUMMY_PASSWORD_HASH = ("scrypt:32768:8:1$qUB4FVnXOkAtNcwA$70ee26a431d535f14bdbeaf72b7b891014011fce4e900cf3d8cef"
+                       "816f1d28cec262be7a3132305048a54549f04e58bf70c6b0152fb44244dd3dbe0c9969fff9d")
+
+
+def verify_dummy_password(password: str) -> bool:
+    """The same work as checking a real password; always False."""
+    check_password_hash(DUMMY_PASSWORD_HASH, password)
+    return False
 
 
 class User(db.Model):
@@ -25,6 +36,8 @@ class User(db.Model):
     host_emails = db.relationship("HostEmail", back_populates="user", cascade="all, delete-orphan",
                                   order_by="HostEmail.email")
     api_tokens = db.relationship("ApiToken", back_populates="user", cascade="all, delete-orphan")
+    sessions = db.relationship("UserSession", back_populates="user", cascade="all, delete-orphan",
+                               passive_deletes=True)
 
     @property
     def is_admin(self) -> bool:
@@ -38,7 +51,9 @@ class User(db.Model):
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        if not self.password_hash:
+            return verify_dummy_password(password)
+        return check_password_hash(self.password_hash, password)
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
@@ -81,3 +96,20 @@ class ApiToken(db.Model):
         token = cls.PREFIX + secrets.token_urlsafe(32)
         record = cls(user=user, name=name, token_hash=cls.hash(token), display_prefix=token[:10])
         return record, token
+
+
+class UserSession(db.Model):
+    """A signed-in browser. The session cookie names its row; a cookie whose row is gone (signed out,
+    signed out everywhere, password changed) signs nobody in, even if it was copied before."""
+
+    __tablename__ = "user_sessions"
+
+    id = db.Column(db.String(64), primary_key=True)  # secrets.token_urlsafe(32), only ever in the signed cookie
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+
+    user = db.relationship("User", back_populates="sessions")
+
+    @classmethod
+    def start(cls, user: User) -> "UserSession":
+        return cls(id=secrets.token_urlsafe(32), user=user)

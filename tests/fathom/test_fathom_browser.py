@@ -1,5 +1,5 @@
 """In a real browser: fetch the Fathom list, select two meetings, sync, watch the progress row finish."""
-from tests.support.browser import sign_in
+from tests.support.browser import sign_in, wait_until
 from tests.support.fathom import MEMBER_EMAIL, store_api_key
 
 
@@ -21,10 +21,10 @@ def test_fetch_select_two_sync_and_watch_progress(page, live_server, fathom_app,
     assert "0 done · 0 failed · 2 total" in row.inner_text()
 
     drain()  # the worker runs the job; the row polls until it is done
-    page.wait_for_function("document.querySelector('#sync-jobs tr.job .badge').innerText === 'succeeded'")
+    wait_until(page, "document.querySelector('#sync-jobs tr.job .badge').innerText === 'succeeded'")
     assert "2 done · 0 failed · 2 total" in row.inner_text()
     assert row.get_attribute("hx-trigger") is None  # polling stopped
     page.screenshot(path="/tmp/fathom_sync.png", full_page=True)
 
     page.click("text=Fetch meetings")
-    page.wait_for_function("document.querySelectorAll('#fathom-meetings a.badge-ok').length === 2")
+    wait_until(page, "document.querySelectorAll('#fathom-meetings a.badge-ok').length === 2")

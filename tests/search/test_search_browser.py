@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from callvault.calls.store import CallData, SegmentData, upsert_call
 from callvault.extensions import db
 from callvault.models import User
-from tests.support.browser import sign_in
+from tests.support.browser import sign_in, wait_until
 
 
 def test_type_a_query_see_highlighted_lines_and_open_the_call_at_that_moment(app, page, live_server, member,
@@ -31,7 +31,7 @@ def test_type_a_query_see_highlighted_lines_and_open_the_call_at_that_moment(app
     assert page.locator("#calls-table tbody tr").count() == 2
     page.evaluate("window.notReloaded = true")
     page.locator("input[name=q]").press_sequentially("renewal pri", delay=40)  # results as you type
-    page.wait_for_function("document.querySelectorAll('#calls-table .hits li.hit').length === 1 && "
+    wait_until(page, "document.querySelectorAll('#calls-table .hits li.hit').length === 1 && "
                            "document.querySelector('#calls-table .hit-lines mark') !== null && "
                            "new URLSearchParams(location.search).get('q') === 'renewal pri'")
     hit = page.locator("#calls-table .hits li.hit")

@@ -1,5 +1,5 @@
 """The foundation in a real browser: sign in, live library filters, a call's transcript."""
-from tests.support.browser import sign_in
+from tests.support.browser import sign_in, wait_until
 
 
 def test_sign_in_filter_live_and_read_a_transcript(page, live_server, member, make_call, tmp_path):
@@ -13,7 +13,7 @@ def test_sign_in_filter_live_and_read_a_transcript(page, live_server, member, ma
 
     page.evaluate("window.notReloaded = true")
     page.fill("input[name=q]", "pric")  # htmx swaps the table for search hits; the page is not reloaded
-    page.wait_for_function("document.querySelectorAll('#calls-table .hits li.hit').length === 1")
+    wait_until(page, "document.querySelectorAll('#calls-table .hits li.hit').length === 1")
     assert "Pricing review" in page.inner_text("#calls-table .hits li.hit")
     assert page.inner_text("#calls-table .hits li.hit mark") == "Pricing"  # the word being typed, marked
     assert "q=pric" in page.url  # the filter is in the address bar, so a reload keeps it
@@ -21,11 +21,11 @@ def test_sign_in_filter_live_and_read_a_transcript(page, live_server, member, ma
 
     page.fill("input[name=q]", "")
     page.select_option("select[name=source]", "bot")
-    page.wait_for_function("document.querySelector('#calls-table').innerText.includes('Bot standup') && "
+    wait_until(page, "document.querySelector('#calls-table').innerText.includes('Bot standup') && "
                            "document.querySelectorAll('#calls-table tbody tr').length === 1")
 
     page.select_option("select[name=source]", "")
-    page.wait_for_function("document.querySelectorAll('#calls-table tbody tr').length === 3")
+    wait_until(page, "document.querySelectorAll('#calls-table tbody tr').length === 3")
     assert page.evaluate("window.notReloaded") is True
     page.click("text=Pricing review")
     page.wait_for_selector("ol.transcript")

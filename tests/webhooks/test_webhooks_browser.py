@@ -2,6 +2,7 @@
 import pytest
 import requests
 
+from tests.support.browser import wait_until
 from tests.support.web import PASSWORD
 from tests.support.webhooks import SECRET, URL, encode, meeting, signed
 
@@ -29,12 +30,12 @@ def test_a_new_delivery_shows_up_in_the_live_table(page, live_server, admin, dra
     page.evaluate("window.notReloaded = true")
 
     assert post(live_server, meeting(recording_id=2), secret="whsec_" + "A" * 32).status_code == 401
-    page.wait_for_function("document.querySelectorAll('#deliveries-table tbody tr').length === 2", timeout=10_000)
+    wait_until(page, "document.querySelectorAll('#deliveries-table tbody tr').length === 2", timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     assert "rejected" in page.inner_text("#deliveries-table tbody tr:first-child")
 
     page.select_option("select[name=status]", "success")
-    page.wait_for_function("document.querySelectorAll('#deliveries-table tbody tr').length === 1")
+    wait_until(page, "document.querySelectorAll('#deliveries-table tbody tr').length === 1")
     assert "status=success" in page.url
     page.screenshot(path="/tmp/webhook-deliveries.png", full_page=True)
     page.click("#deliveries-table tbody tr a")
