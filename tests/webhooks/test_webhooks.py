@@ -221,7 +221,9 @@ def test_unknown_recorder_fails_then_replays_after_the_email_is_added(app, clien
     assert response.status_code == 202
     drain()
     [row] = rows(app)
-    assert row.status == "failed" and row.error_message == "no user has host email max.alias@example.com"
+    assert row.status == "failed" and row.error_message == (
+        "no user has host email max.alias@example.com approved; once an admin approves it on the accounts page, "
+        "the delivery is processed again")
     assert calls(app) == []
 
     result = runner.invoke(args=["webhooks", "replay", str(row.id)])
