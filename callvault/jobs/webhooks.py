@@ -19,6 +19,12 @@ def sweep_webhook_deliveries() -> dict:
     return intake.sweep(requeued=len(stragglers))
 
 
+@job(queue="default")
+def expire_webhook_deliveries() -> dict:
+    """Every hour: delete the delivery log older than WEBHOOK_RETENTION_DAYS (and old webhook-id claims)."""
+    return intake.expire()
+
+
 def _queue_processing(_sender, delivery_id: int):
     """One job per delivery (a fixed id), so the web process and the sweeper never run it twice at once."""
     return process_delivery.enqueue_or_log(delivery_id, job_id=_job_id(delivery_id))
