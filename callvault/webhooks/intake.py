@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from .. import signals
 from ..extensions import db
 from ..logs import log_event
-from ..models import Call, ProcessedWebhook, WebhookDelivery, utcnow
+from ..models import GAVE_UP, Call, ProcessedWebhook, WebhookDelivery, utcnow
 
 PREVIEW_CAP = 4 * 1024  # bytes kept of a body until its sender is verified (and of one over the size limit)
 HEADERS_CAP = 8 * 1024  # characters of names and values kept of a request's headers
@@ -207,7 +207,27 @@ def claimed_pending(limit: int = 500) -> list[int]:
         .order_by(WebhookDelivery.id).limit(limit)))
 
 
-def sweep(requeued: int = 0) -> dict:
+def lost_attempt(delivery_id: int) -> bool:
+    """A pending delivery's job was lost (its worker died mid-job): count the attempt. True if it may
+    be queued again, False once WEBHOOK_MAX_ATTEMPTS were lost and it is given up as failed (listed
+    on the dashboard; replay it once the cause is fixed)."""
+    limit = current_app.config["WEBHOOK_MAX_ATTEMPTS"]
+    pending = (WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
+    db.session.execute(update(WebhookDelivery).where(*pending).values(attempts=WebhookDelivery.attempts + 1))
+    attempts = db.session.scalar(select(WebhookDelivery.attempts).where(WebhookDelivery.id == delivery_id))
+    if attempts is None or attempts < limit:
+        db.session.commit()
+        return attempts is not None
+    db.session.execute(update(WebhookDelivery).where(*pending).values(
+        status="failed", processed_at=utcnow(),
+        error_message=f"{GAVE_UP}its processing was cut off {attempts} times (the worker was killed, or ran out "
+                      "of memory); replay it once the cause is fixed"))
+    db.session.commit()
+    log_event("webhook_delivery_gave_up", logging.WARNING, delivery_id=delivery_id, attempts=attempts)
+    return False
+
+
+def sweep(requeued: int = 0, gave_up: int = 0) -> dict:
     """Fail deliveries abandoned before they were judged: a row still unjudged after ABANDONED_AFTER
     belongs to a request that crashed before its 2xx, and the sender has retried it."""
     abandoned = db.session.execute(
@@ -217,9 +237,9 @@ def sweep(requeued: int = 0) -> dict:
         .values(status="failed", error_message="abandoned before it was judged; the sender will have retried it")
     ).rowcount
     db.session.commit()
-    if requeued or abandoned:
-        log_event("webhook_sweep", requeued=requeued, abandoned=abandoned)
-    return {"requeued": requeued, "abandoned": abandoned}
+    if requeued or abandoned or gave_up:
+        log_event("webhook_sweep", requeued=requeued, abandoned=abandoned, gave_up=gave_up)
+    return {"requeued": requeued, "abandoned": abandoned, "gave_up": gave_up}
 
 
 # Senders retry a message under its same webhook id for a while (Svix, behind Standard Webhooks,

@@ -1,7 +1,6 @@
 """The accounts page (/admin/users/): create, roles, deactivation, host emails; admins only, CSRF everywhere."""
 import re
 
-import pytest
 
 from callvault import accounts
 from callvault.extensions import db
