@@ -138,7 +138,7 @@ def _resume(row) -> str | None:
         return f"{WORKER_DIED}, and the job queue (Redis) could not be reached to resume it"
     if not resumed:
         return (f"{GAVE_UP}its worker stopped every time it ran (killed, or out of memory); "
-                "the meetings done so far are kept; try again")
+                "what it finished is kept; try again")
     log_event("tracked_work_resumed", table=model.__tablename__, row_id=row.id)
     return None
 
