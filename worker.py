@@ -7,7 +7,7 @@ import threading
 import uuid
 
 from rq import Queue
-from rq.worker import HerokuWorker, SimpleWorker
+from rq.worker import HerokuWorker, WorkerStatus
 from sqlalchemy.orm import configure_mappers
 
 from callvault import create_app
@@ -23,19 +23,42 @@ SCHEDULER_TICK_SECONDS = 5
 INLINE_QUEUES = frozenset({"webhooks"})
 
 
+LEASE_HEARTBEATS = 3  # a job's lease lasts this many heartbeats: a dead worker's job is released after it
+
+
 class CallVaultWorker(HerokuWorker):
-    """HerokuWorker (clean SIGTERM handling, forked horses) that runs INLINE_QUEUES' jobs in-process."""
+    """HerokuWorker (clean SIGTERM handling, forked horses) that runs INLINE_QUEUES' jobs in-process.
+
+    It renews the lease on the job it runs every `job_monitoring_interval` seconds
+    (WORKER_HEARTBEAT_SECONDS), for LEASE_HEARTBEATS heartbeats: when it dies the lease lapses
+    within about half a minute and `queues.release_abandoned_jobs` hands the job back (RQ's own
+    default is a 90-second lease, and none at all renewed for an inline job).
+    """
 
     def execute_job(self, job, queue):
-        if queue.name in INLINE_QUEUES:
-            return SimpleWorker.execute_job(self, job, queue)
-        return super().execute_job(job, queue)
+        if queue.name not in INLINE_QUEUES:
+            return super().execute_job(job, queue)
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew_lease, args=(job, execution, stop), daemon=True)
+        renewer.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            stop.set()
+            renewer.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _renew_lease(self, job, execution, stop: threading.Event) -> None:
+        """An inline job has no monitoring loop around it: renew its lease from a thread."""
+        while not stop.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:  # a Redis blip: the next heartbeat tries again
+                self.log.exception("lease renewal failed")
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
-        # No monitoring loop heartbeats an inline job, so its lease must cover the whole timeout.
-        if job.origin in INLINE_QUEUES:
-            return SimpleWorker.get_heartbeat_ttl(self, job, working_time)
-        return super().get_heartbeat_ttl(job, working_time)
+        return int(self.job_monitoring_interval * LEASE_HEARTBEATS)
 
 
 def scheduler_loop(app, stop: threading.Event, name: str) -> None:
@@ -66,7 +89,8 @@ def main() -> None:
     threading.Thread(target=scheduler_loop, args=(app, stop, name), daemon=True).start()
     queues = [Queue(n, connection=connection) for n in QUEUE_NAMES]
     try:
-        CallVaultWorker(queues, connection=connection, name=name).work(logging_level="INFO")
+        CallVaultWorker(queues, connection=connection, name=name,
+                        job_monitoring_interval=app.config["WORKER_HEARTBEAT_SECONDS"]).work(logging_level="INFO")
     finally:
         stop.set()
 

@@ -1,16 +1,18 @@
 """Accounts: creating users, signing in (with throttling), host emails and API tokens."""
 import math
 import re
+import secrets
 import time
 from datetime import timedelta
 
 import redis
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
+from . import signals
 from .extensions import db
 from .logs import log_event
-from .models import ROLES, ApiToken, HostEmail, User, UserSession, utcnow
+from .models import ROLES, ApiToken, FathomConnection, HostEmail, User, UserSession, WebhookDelivery, utcnow
 from .models.users import verify_dummy_password
 from .queues import get_redis
 
@@ -29,6 +31,13 @@ def normalize_email(email: str) -> str:
     return email
 
 
+def normalize_email_or_none(email: str) -> str | None:
+    try:
+        return normalize_email(email)
+    except AccountError:
+        return None
+
+
 def create_user(email: str, password: str, role: str = "member", name: str | None = None) -> User:
     email = normalize_email(email)
     if role not in ROLES:
@@ -37,14 +46,46 @@ def create_user(email: str, password: str, role: str = "member", name: str | Non
         raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
     if User.query.filter_by(email=email).first():
         raise AccountError(f"a user with email {email} already exists")
-    if HostEmail.query.filter_by(email=email).first():
+    claimed = HostEmail.query.filter_by(email=email).first()
+    if claimed is not None and claimed.is_approved:
         raise AccountError(f"{email} is already another user's host email")
+    if claimed is not None:  # someone's unproven claim on this address gives way to its owner
+        db.session.delete(claimed)
+        db.session.flush()
     user = User(email=email, role=role, name=name)
     user.set_password(password)
-    user.host_emails.append(HostEmail(email=email))
+    user.host_emails.append(HostEmail(email=email, status="approved", proof="account email"))
     db.session.add(user)
     db.session.commit()
+    log_event("user_created", user_id=user.id, role=role)
     return user
+
+
+def create_user_with_one_time_password(email: str, role: str = "member", name: str | None = None
+                                       ) -> tuple[User, str]:
+    """An account with a random password, returned once for the admin to hand over."""
+    password = secrets.token_urlsafe(12)
+    return create_user(email, password, role=role, name=name), password
+
+
+def set_role(user: User, role: str, acting: User) -> None:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if user.id == acting.id and role != "admin":
+        raise AccountError("you cannot remove your own admin rights; ask another admin")
+    user.role = role
+    db.session.commit()
+    log_event("user_role_changed", user_id=user.id, role=role, by=acting.id)
+
+
+def set_active(user: User, active: bool, acting: User) -> None:
+    """Deactivate or reactivate an account. A deactivated user cannot sign in, and their session
+    and API tokens stop working at the next request (both check is_active)."""
+    if user.id == acting.id and not active:
+        raise AccountError("you cannot deactivate your own account")
+    user.is_active = active
+    db.session.commit()
+    log_event("user_activated" if active else "user_deactivated", user_id=user.id, by=acting.id)
 
 
 def find_user(email: str) -> User:
@@ -54,17 +95,133 @@ def find_user(email: str) -> User:
     return user
 
 
-def add_host_email(user: User, email: str) -> HostEmail:
+# --- host emails ---------------------------------------------------------------------------------
+# An address routes a Fathom recording to its user only once approved. A member adding an address
+# in Settings makes a pending claim; it is approved by proof (the account's own address, or the
+# Fathom account the member connected with their own credential) or by an admin.
+
+FATHOM_PROOF = "the user's own Fathom connection"
+
+
+def add_host_email(user: User, email: str, approval: str | None = None) -> HostEmail:
+    """Add an address to the user: approved if an admin or operator adds it (`approval` says who,
+    e.g. "approved by admin@example.com"), or if the user's own Fathom connection proves it;
+    otherwise a pending claim an admin has to approve."""
     email = normalize_email(email)
     existing = HostEmail.query.filter_by(email=email).first()
-    if existing:
-        if existing.user_id == user.id:
-            return existing
+    if existing and existing.user_id != user.id:
         raise AccountError(f"{email} is already a host email of another user")
-    host_email = HostEmail(user=user, email=email)
+    if existing and existing.is_approved and approval is not None:
+        return existing
+    if existing and (existing.is_approved or approval is None):
+        raise AccountError(f"{email} is already one of your host emails"
+                           + ("" if existing.is_approved else ", waiting for an admin's approval"))
+    host_email = existing or HostEmail(user=user, email=email)
     db.session.add(host_email)
+    if approval is not None:
+        _approve(host_email, approval)
+    elif _proven_by_fathom(user, email):
+        _approve(host_email, FATHOM_PROOF)
     db.session.commit()
+    log_event("host_email_added", user_id=user.id, status=host_email.status)
     return host_email
+
+
+def _proven_by_fathom(user: User, email: str) -> bool:
+    account_email = db.session.scalar(select(FathomConnection.account_email)
+                                      .where(FathomConnection.user_id == user.id))
+    return bool(account_email) and account_email.lower() == email
+
+
+def prove_host_email(user: User, email: str | None, proof: str = FATHOM_PROOF) -> HostEmail | None:
+    """The user's own Fathom credential shows `email` is theirs: approve their pending claim on it,
+    or add it approved if nobody holds it. Another user's approved address is left alone.
+    Does not commit (the caller's transaction carries it)."""
+    if not email:
+        return None
+    email = email.strip().lower()
+    host_email = HostEmail.query.filter_by(email=email).first()
+    if host_email is None:
+        host_email = HostEmail(user_id=user.id, email=email)
+        db.session.add(host_email)
+    elif host_email.user_id != user.id:
+        if host_email.is_approved:
+            return None
+        host_email.user_id = user.id  # another member's unproven claim gives way to proof
+    if not host_email.is_approved:
+        _approve(host_email, proof)
+        log_event("host_email_proven", user_id=user.id)
+    return host_email
+
+
+def approve_host_email(host_email: HostEmail, admin: User) -> int:
+    """An admin approves a pending claim; deliveries that waited on it are processed again.
+    Returns how many were queued again."""
+    if host_email.is_approved:
+        raise AccountError(f"{host_email.email} is already approved")
+    waiting = _approve(host_email, f"approved by {admin.email}")
+    db.session.commit()
+    log_event("host_email_approved", host_email_id=host_email.id, by=admin.id, requeued=waiting)
+    return waiting
+
+
+def reject_host_email(host_email: HostEmail, admin: User) -> str:
+    if host_email.is_approved and host_email.email == host_email.user.email:
+        raise AccountError("the account's own address cannot be rejected")
+    email = host_email.email
+    db.session.delete(host_email)
+    db.session.commit()
+    log_event("host_email_rejected", user_id=host_email.user_id, by=admin.id)
+    return email
+
+
+def _approve(host_email: HostEmail, proof: str) -> int:
+    """Approve the address and put the deliveries that failed waiting on it back to pending; each
+    is queued after the commit. Returns how many."""
+    host_email.status, host_email.proof = "approved", proof[:200]
+    waiting = list(db.session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.status == "failed", WebhookDelivery.signature_valid.is_(True),
+        WebhookDelivery.error_message == waiting_for_host_email(host_email.email))))
+    if waiting:
+        db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(waiting))
+                           .values(status="pending", error_message=None)
+                           .execution_options(synchronize_session=False))
+        for delivery_id in waiting:
+            signals.send_after_commit(signals.delivery_accepted, delivery_id=delivery_id)
+    return len(waiting)
+
+
+def waiting_for_host_email(email: str) -> str:
+    """The failure message of a delivery whose recorder's address no approved host email holds; an
+    approval of that address finds the deliveries by it."""
+    return (f"no user has host email {email} approved; once an admin approves it on the accounts page, "
+            "the delivery is processed again")
+
+
+MAX_ID = 2**31 - 1  # an INTEGER column: a larger id is no row, and PostgreSQL refuses to compare it
+
+
+def host_email_by_id(host_email_id: int) -> HostEmail:
+    host_email = db.session.get(HostEmail, host_email_id) if 0 < host_email_id <= MAX_ID else None
+    if host_email is None:
+        raise AccountError("no such host email")
+    return host_email
+
+
+def user_by_id(user_id: int) -> User:
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise AccountError("no such account")
+    return user
+
+
+def all_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.email)))
+
+
+def pending_host_emails() -> list[HostEmail]:
+    return list(db.session.scalars(select(HostEmail).where(HostEmail.status == "pending")
+                                   .order_by(HostEmail.created_at, HostEmail.id)))
 
 
 def remove_host_email(user: User, email: str) -> None:
@@ -77,9 +234,10 @@ def remove_host_email(user: User, email: str) -> None:
 
 
 def user_for_host_email(email: str | None) -> User | None:
+    """The user an approved host email routes recordings to; a pending claim routes nothing."""
     if not email:
         return None
-    host_email = HostEmail.query.filter_by(email=email.strip().lower()).first()
+    host_email = HostEmail.query.filter_by(email=email.strip().lower(), status="approved").first()
     return host_email.user if host_email else None
 
 

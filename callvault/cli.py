@@ -51,11 +51,12 @@ def users_host_email(email, add, remove):
     """Manage a user's host emails (the addresses their recordings come from)."""
     user = accounts.find_user(email)
     for address in add:
-        accounts.add_host_email(user, address)
+        accounts.add_host_email(user, address, approval="added by an operator (flask users host-email)")
     for address in remove:
         accounts.remove_host_email(user, address)
     db.session.refresh(user)
-    click.echo(", ".join(h.email for h in user.host_emails) or "(no host emails)")
+    click.echo(", ".join(h.email + ("" if h.is_approved else " (waiting for approval)") for h in user.host_emails)
+               or "(no host emails)")
 
 
 keys = AppGroup("keys", help="Encryption keys for stored secrets.")

@@ -230,6 +230,9 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         "EXPORT_RETRY_BASE_SECONDS": _whole(environ, "EXPORT_RETRY_BASE_SECONDS", 60, "seconds"),
         "EXPORT_BUNDLE_TTL_DAYS": _whole(environ, "EXPORT_BUNDLE_TTL_DAYS", 7, "days", minimum=1),
         "TRANSCRIPT_LINK_DAYS": _whole(environ, "TRANSCRIPT_LINK_DAYS", 30, "days", minimum=1),
+        "WEBHOOK_RETENTION_DAYS": _whole(environ, "WEBHOOK_RETENTION_DAYS", 30, "days", minimum=1),
+        "WEBHOOK_MAX_ATTEMPTS": _whole(environ, "WEBHOOK_MAX_ATTEMPTS", 3, "attempts", minimum=1),
+        "WORKER_HEARTBEAT_SECONDS": _whole(environ, "WORKER_HEARTBEAT_SECONDS", 10, "seconds", minimum=1),
         "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
         "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),
         # An OpenAI-compatible API for embeddings and titles; the base URL includes the version (…/v1).

@@ -15,8 +15,12 @@ import fakeredis
 import redis
 from flask import current_app
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
-from rq.worker import SimpleWorker
+from rq.utils import parse_composite_key
+from rq.worker import SimpleWorker, Worker
 from rq_scheduler import Scheduler
 
 from .logs import log_event
@@ -86,6 +90,44 @@ def get_queue(name: str = "default") -> Queue:
 def enqueue(queue_name: str, func, *args, job_id: str | None = None, **kwargs):
     """Put a job on a queue. Raises redis.RedisError when Redis is unreachable: callers decide."""
     return get_queue(queue_name).enqueue(func, *args, job_id=job_id, **kwargs)
+
+
+def release_abandoned_jobs(connection=None, queue_names=QUEUE_NAMES, at: float | None = None) -> list[str]:
+    """Hand back to RQ the started jobs whose worker died; the ids of those it took.
+
+    A live worker renews its lease on the job it runs (an entry of the queue's StartedJobRegistry,
+    every WORKER_HEARTBEAT_SECONDS in worker.py) and its own heartbeat key. A job is abandoned when
+    its lease lapsed, or at once when its worker's heartbeat key is gone (the worker was killed and
+    its key expired, or it was removed). RQ's own StartedJobRegistry.cleanup then retries the job
+    or moves it to the failed registry with AbandonedJobError, running its failure callbacks.
+    `at` (a Unix time) stands for now.
+    """
+    connection = connection or get_redis()
+    released = []
+    for name in queue_names:
+        registry = StartedJobRegistry(name, connection=connection)
+        for entry in connection.zrange(registry.key, 0, -1):
+            job_id, _execution_id = parse_composite_key(entry.decode())
+            try:
+                job = Job.fetch(job_id, connection=connection)
+            except NoSuchJobError:
+                continue
+            worker_name = job.worker_name
+            if worker_name and not connection.exists(Worker.redis_worker_namespace_prefix + worker_name):
+                connection.zadd(registry.key, {entry: 0}, xx=True)  # its lease ends now
+        released += registry.get_expired_job_ids(at)
+        registry.cleanup(timestamp=at)
+    if released:
+        log_event("abandoned_jobs_released", jobs=len(released))
+    return released
+
+
+def was_abandoned(job: Job) -> bool:
+    """Whether RQ failed the job because its worker died (rather than the job raising)."""
+    if job.get_status(refresh=False) != JobStatus.FAILED:
+        return False
+    result = job.latest_result()
+    return result is not None and "AbandonedJobError" in (result.exc_string or "")
 
 
 class InProcessWorker(SimpleWorker):

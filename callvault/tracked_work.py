@@ -10,27 +10,43 @@ Order of operations, and why it keeps a page from spinning forever:
    recovery has given the row up meanwhile, the heartbeat raises `WorkLost` and the job stops
    rather than writing over what the page already shows.
 4. The job ends the row (`finish`): only an active row changes, so a final status is final.
-5. `recover_stalled` (periodic, and safe to run any time) fails every active row that no process
-   works on any more: its RQ job is gone, failed, stopped, finished without ending the row, or
-   was abandoned by a worker that died (RQ's started-job registry notices within about 90 s of
-   the worker's last heartbeat); or the row is running without a heartbeat for its model's
-   `heartbeat_timeout` (a hung job, or one run outside RQ by a process that died). The row gets
-   a message the page shows and the page stops polling. Nothing is re-queued: the person retries.
+5. `recover_stalled` (periodic, every 30 s, and safe to run any time) first has RQ release the
+   jobs of workers that died (`queues.release_abandoned_jobs`: a worker renews its lease every
+   WORKER_HEARTBEAT_SECONDS, so a dead one is noticed within about half a minute). A row whose
+   job was abandoned that way is *resumed* if its model registered a resumer (`register_resumer`;
+   a Fathom sync continues with the meetings not yet done), up to the resumer's own limit. Every
+   other active row that no process works on is failed: its RQ job is gone, failed, stopped,
+   finished without ending the row, or abandoned with no resumer; or the row is running without a
+   heartbeat for its model's `heartbeat_timeout` (a hung job, or one run outside RQ by a process
+   that died). The row gets a message the page shows and the page stops polling.
 """
 from datetime import datetime
+from typing import Callable
 
+import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.registry import StartedJobRegistry
-from sqlalchemy import inspect, select, update
+from sqlalchemy import func, inspect, select, update
 
 from .extensions import db
 from .logs import log_event
-from .models import ACTIVE_STATES, ExportBundle, SyncJob, WorkStatus, utcnow
-from .queues import get_redis
+from .models import ACTIVE_STATES, GAVE_UP, ExportBundle, SyncJob, WorkStatus, utcnow
+from .queues import get_redis, release_abandoned_jobs, was_abandoned
 
 # Every table of tracked work; recovery covers each of them.
 TRACKED_MODELS = (SyncJob, ExportBundle)
+
+WORKER_DIED = "its worker stopped"
+
+# A resumer queues a row's work again after its worker died (the row is back to `queued` and
+# committed when it is called); it returns False when the row has been resumed often enough.
+Resumer = Callable[[object], bool]
+_resumers: dict[type, Resumer] = {}
+
+
+def register_resumer(model: type, resumer: Resumer) -> None:
+    _resumers[model] = resumer
+
 
 _WHY_LOST = {
     JobStatus.FAILED: "it failed in the worker",
@@ -55,8 +71,9 @@ def _set_if(row, states, **values) -> bool:
 def claim(row, **values) -> bool:
     """queued → running, with `values`; False (nothing written) if the row was not queued. Commits."""
     now = utcnow()
-    claimed = _set_if(row, (WorkStatus.QUEUED,), status=WorkStatus.RUNNING, started_at=now, heartbeat_at=now,
-                      error=None, **values)
+    model = type(row)  # a resumed row keeps its first start
+    claimed = _set_if(row, (WorkStatus.QUEUED,), status=WorkStatus.RUNNING,
+                      started_at=func.coalesce(model.started_at, now), heartbeat_at=now, error=None, **values)
     db.session.commit()
     return claimed
 
@@ -83,17 +100,47 @@ def fail(row, error: str, **values) -> bool:
 # --- recovery ------------------------------------------------------------------------------------
 
 def recover_stalled(now: datetime | None = None) -> int:
-    """Fail the active rows of every tracked table that nothing works on any more; how many."""
+    """Resume or fail the active rows of every tracked table that nothing works on any more; how many."""
     now = now or utcnow()
     connection = get_redis()
+    release_abandoned_jobs(connection, at=now.timestamp())
     recovered = 0
     for model in TRACKED_MODELS:
         for row in db.session.scalars(select(model).where(model.status.in_(ACTIVE_STATES))).all():
             why = _why_stalled(row, connection, now)
-            if why and fail(row, f"the background job stopped before it finished ({why}); try again"):
+            if not why:
+                continue
+            if why == WORKER_DIED and model in _resumers:
+                outcome = _resume(row)
+                if outcome is None:
+                    recovered += 1
+                    continue
+                why = outcome
+            if fail(row, why if why.startswith(GAVE_UP) else
+                    f"the background job stopped before it finished ({why}); try again"):
                 recovered += 1
                 log_event("tracked_work_recovered", table=model.__tablename__, row_id=row.id, why=why)
     return recovered
+
+
+def _resume(row) -> str | None:
+    """Put a running row whose worker died back to queued and have its resumer queue it again.
+    None when it was, else why not (the message to fail it with)."""
+    model = type(row)
+    if not _set_if(row, (WorkStatus.RUNNING,), status=WorkStatus.QUEUED, heartbeat_at=None):
+        db.session.rollback()
+        return WORKER_DIED
+    db.session.commit()
+    try:
+        resumed = _resumers[model](row)
+    except redis.RedisError:
+        db.session.rollback()
+        return f"{WORKER_DIED}, and the job queue (Redis) could not be reached to resume it"
+    if not resumed:
+        return (f"{GAVE_UP}its worker stopped every time it ran (killed, or out of memory); "
+                "what it finished is kept; try again")
+    log_event("tracked_work_resumed", table=model.__tablename__, row_id=row.id)
+    return None
 
 
 def _why_stalled(row, connection, now: datetime) -> str | None:
@@ -103,13 +150,8 @@ def _why_stalled(row, connection, now: datetime) -> str | None:
         except NoSuchJobError:
             return "it is no longer in the job queue"
         status = job.get_status(refresh=False)
-        if status == JobStatus.STARTED:
-            # A worker that died leaves its job "started"; RQ moves it to failed once the
-            # worker's lease lapses. Do that now rather than at the next worker maintenance.
-            StartedJobRegistry(job.origin, connection=connection).cleanup(timestamp=now.timestamp())
-            status = job.get_status(refresh=True)
-            if status == JobStatus.FAILED:
-                return "its worker stopped"
+        if was_abandoned(job):  # released by release_abandoned_jobs, or by a worker's maintenance
+            return WORKER_DIED
         if status in _WHY_LOST:
             return _WHY_LOST[status]
     elif row.status == WorkStatus.QUEUED and row.created_at < now - row.heartbeat_timeout:

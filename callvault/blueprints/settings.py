@@ -30,8 +30,15 @@ def _do(action, done: str, errors, anchor: str = ""):
 @bp.post("/host-emails")
 @login_required
 def add_host_email():
-    return _do(lambda: accounts.add_host_email(g.user, request.form.get("email", "")), "Host email added.",
-               accounts.AccountError)
+    try:
+        host_email = accounts.add_host_email(g.user, request.form.get("email", ""))
+    except accounts.AccountError as exc:
+        flash(sentence(exc), "error")
+    else:
+        flash("Host email added." if host_email.is_approved else
+              f"{host_email.email} is waiting for approval: recordings from it reach you once an admin approves "
+              "it, or once your own Fathom connection shows it is your account.", "info")
+    return redirect(url_for("settings.index"))
 
 
 @bp.post("/host-emails/remove")

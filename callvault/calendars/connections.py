@@ -167,7 +167,7 @@ def setup_pilot_calendars() -> list[tuple[str, str, Calendar | None]]:
     results = []
     for email in config["PILOT_USERS"]:
         owner = User.query.filter_by(email=email).first() or getattr(
-            HostEmail.query.filter_by(email=email).first(), "user", None)
+            HostEmail.query.filter_by(email=email, status="approved").first(), "user", None)  # not a mere claim
         if owner is None:
             results.append((email, f"no CallVault user has the address {email}; create one with "
                                    f"`flask users create {email}`", None))

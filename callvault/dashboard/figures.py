@@ -15,7 +15,7 @@ from ..bots import stats as bot_stats
 from ..exports.outbox import configured_targets
 from ..extensions import db
 from ..calendars.connections import DISCONNECTED_BY_OWNER
-from ..models import (SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
+from ..models import (GAVE_UP, SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
                       OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery, utcnow)
 from ..queues import QUEUE_NAMES, scheduler_heartbeat_age
 from ..timeutil import EARLIEST, LATEST
@@ -274,6 +274,7 @@ FAILURE_KINDS = {
     "export_failed": "Failed exports",
     "calendar_disconnected": "Disconnected calendars",
     "fathom_needs_attention": "Fathom connections needing attention",
+    "gave_up": "Given up after their worker stopped again and again",
 }
 
 
@@ -309,7 +310,7 @@ def disconnected_calendars(since) -> list[Failure]:
 def failed_webhooks(since) -> list[Failure]:
     rows = db.session.scalars(
         select(WebhookDelivery).where(WebhookDelivery.status.in_(("failed", "rejected")),
-                                      WebhookDelivery.received_at >= since)
+                                      WebhookDelivery.received_at >= since, _not_given_up(WebhookDelivery.error_message))
         .order_by(WebhookDelivery.received_at.desc(), WebhookDelivery.id.desc()).limit(FAILURES_PER_KIND))
     return [Failure("webhook_failed", d.received_at, f"{d.source} webhook #{d.id} {d.status}",
                     d.error_message, Action("Replay", "webhook_pages.detail", {"delivery_id": d.id},
@@ -333,7 +334,7 @@ def failed_sync_meetings(since) -> list[Failure]:
 def failed_sync_jobs(since) -> list[Failure]:
     rows = db.session.execute(
         select(SyncJob, User.email).join(User, User.id == SyncJob.user_id)
-        .where(SyncJob.status == "failed", SyncJob.created_at >= since)
+        .where(SyncJob.status == "failed", SyncJob.created_at >= since, _not_given_up(SyncJob.error))
         .order_by(SyncJob.created_at.desc()).limit(FAILURES_PER_KIND))
     return [Failure("sync_job_failed", job.finished_at or job.created_at, f"Sync job #{job.id} for {email}",
                     job.error, Action("Open Fathom sync", "fathom.sync_page", {},
@@ -364,6 +365,30 @@ def fathom_connections_needing_attention(since) -> list[Failure]:
             for c, email in rows]
 
 
+def _not_given_up(message_column):
+    return func.coalesce(message_column, "").notlike(GAVE_UP + "%")
+
+
+def given_up_work(since) -> list[Failure]:
+    """Webhook deliveries and sync jobs given up because their worker died every time they ran
+    (intake.lost_attempt, tracked_work's resume limit): listed apart, as the cause is the machinery."""
+    deliveries = db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.status == "failed", WebhookDelivery.received_at >= since,
+                                      WebhookDelivery.error_message.like(GAVE_UP + "%"))
+        .order_by(WebhookDelivery.received_at.desc()).limit(FAILURES_PER_KIND))
+    jobs = db.session.execute(
+        select(SyncJob, User.email).join(User, User.id == SyncJob.user_id)
+        .where(SyncJob.status == "failed", SyncJob.created_at >= since, SyncJob.error.like(GAVE_UP + "%"))
+        .order_by(SyncJob.created_at.desc()).limit(FAILURES_PER_KIND))
+    return ([Failure("gave_up", d.processed_at or d.received_at, f"{d.source} webhook #{d.id}", d.error_message,
+                     Action("Replay", "webhook_pages.detail", {"delivery_id": d.id}, f"flask webhooks replay {d.id}"))
+             for d in deliveries]
+            + [Failure("gave_up", job.finished_at or job.created_at, f"Sync job #{job.id} for {email}", job.error,
+                       Action("Open Fathom sync", "fathom.sync_page", {},
+                              f"flask fathom sync {email} --since {job.created_at:%Y-%m-%d}"))
+               for job, email in jobs])
+
+
 FAILURE_SOURCES = {
     "missed_bot": missed_bots,
     "webhook_failed": failed_webhooks,
@@ -372,6 +397,7 @@ FAILURE_SOURCES = {
     "export_failed": failed_exports,
     "calendar_disconnected": disconnected_calendars,
     "fathom_needs_attention": fathom_connections_needing_attention,
+    "gave_up": given_up_work,
 }
 
 

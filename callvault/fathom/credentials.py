@@ -19,7 +19,7 @@ from flask import current_app
 from ..extensions import db, row_in_own_session
 from ..logs import log_event
 from ..models import FathomConnection, User, utcnow
-from .. import queues
+from .. import accounts, queues
 from ..queues import get_redis
 from . import oauth
 from .client import ApiKeyAuth, Auth, ClientSettings, FathomAuthError, FathomClient, FathomError, FathomUnavailable
@@ -212,7 +212,7 @@ def _account_email(meetings: list[dict], user: User) -> str | None:
     """Fathom has no "who am I" call: the recorder of the visible meetings is the best evidence."""
     recorders = Counter(str((m.get("recorded_by") or {}).get("email") or "").lower() for m in meetings)
     recorders.pop("", None)
-    own = {h.email for h in user.host_emails}
+    own = {h.email for h in user.host_emails if h.is_approved}  # an unproven claim must not sway it
     for email, _ in recorders.most_common():
         if email in own:
             return email
@@ -252,6 +252,7 @@ def connect_api_key(user: User, api_key: str) -> str:
     connection.api_key = api_key
     if email:
         connection.account_email = email
+        accounts.prove_host_email(user, email)
     connection.status, connection.last_error, connection.last_checked_at = "ok", None, utcnow()
     db.session.add(connection)
     db.session.commit()
@@ -302,6 +303,9 @@ def test_connection(user: User, kinds=(OAUTH, API_KEY)) -> list[CheckResult]:
         if account_email:
             fields["account_email"] = account_email
         _update(connection.id, **fields)
+        if account_email:
+            accounts.prove_host_email(user, account_email)
+            db.session.commit()
     elif results:
         mark_needs_attention(connection.id, " ".join(r.message for r in results))
     db.session.expire(connection)

@@ -32,9 +32,10 @@ from .listing import SyncError, day_range, parse_day, remember_listing, remember
 from .mapping import NotAMeeting, meeting_to_call_data, recording_id_of
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
+MAX_RESUMES = 3  # times a job whose worker died is queued again before it is given up
 
 __all__ = ["SyncError", "parse_day", "day_range", "start_sync", "jobs_for", "job_for", "cancel", "retry_failed",
-           "eta_seconds", "run_sync"]
+           "eta_seconds", "run_sync", "resume"]
 
 
 def start_sync(user: User, recording_ids: list[str] | None = None, since: date | None = None,
@@ -127,6 +128,25 @@ def eta_seconds(job: SyncJob) -> float | None:
         return None
     elapsed = (utcnow() - job.started_at).total_seconds()
     return (job.total - processed) * elapsed / processed
+
+
+def resume(job: SyncJob) -> bool:
+    """Queue a job again whose worker died (tracked_work has put it back to queued). The new run
+    skips the meetings already done, as every item records its own outcome; one whose store was cut
+    off is done again, which `upsert_call` makes harmless. False after MAX_RESUMES resumes.
+    Raises redis.RedisError when the queue is unreachable."""
+    params = dict(job.params or {})
+    resumes = int(params.get("resumes", 0))
+    if resumes >= MAX_RESUMES:
+        return False
+    params["resumes"] = resumes + 1
+    job.params = params
+    db.session.commit()
+    rq_job = signals.request(signals.fathom_sync_requested, sync_job_id=job.id)
+    job.rq_job_id = rq_job.id
+    db.session.commit()
+    log_event("fathom_sync_resumed", sync_job_id=job.id, resumes=resumes + 1)
+    return True
 
 
 def run_sync(job_id: int, on_progress=None) -> SyncJob | None:
@@ -226,16 +246,19 @@ class _JobRunner:
                 return
 
     def _meetings_in_range(self):
+        """Every meeting of the range not yet done: on a resumed job, those listed before its worker
+        died and still pending, and the ones not listed yet."""
         for page in self._pages(self.since, self.until):
-            fresh = [m for m in page["items"] if _rid(m) and _rid(m) not in self.items]
-            for meeting in fresh:
-                item = SyncJobItem(external_id=_rid(meeting), title=_title(meeting))
-                self.job.items.append(item)
-                self.items[item.external_id] = item
+            meetings = [m for m in page["items"] if _rid(m)]
+            for meeting in meetings:
+                if _rid(meeting) not in self.items:
+                    item = SyncJobItem(external_id=_rid(meeting), title=_title(meeting))
+                    self.job.items.append(item)
+                    self.items[item.external_id] = item
             self.job.total = len(self.items)
             self.job.listing_done = not page["next_cursor"]
             db.session.commit()
-            yield from fresh
+            yield from (m for m in meetings if self.items[_rid(m)].status == "pending")
 
     # --- one meeting ------------------------------------------------------------------------------
 

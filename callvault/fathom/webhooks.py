@@ -31,6 +31,7 @@ PERSONAL_ENDPOINT = "/webhooks/fathom/<key>"
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 WEBHOOK_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.token_urlsafe makes
 PERSONAL_TRIGGERS = ("my_recordings",)
+PERSONAL_WEBHOOK_PROOF = "a recording Fathom sent to the user's personal webhook"
 PERSONAL_INCLUDES = {"include_transcript": True, "include_summary": True, "include_action_items": True}
 
 
@@ -124,18 +125,23 @@ def process(delivery: WebhookDelivery) -> Call:
 
 
 def _owner(delivery: WebhookDelivery, meeting: dict) -> User:
+    recorded_by = meeting.get("recorded_by")
+    email = recorded_by.get("email") if isinstance(recorded_by, dict) else None
+    email = email.strip().lower() if isinstance(email, str) else ""
     if delivery.endpoint == PERSONAL_ENDPOINT:
         owner = db.session.get(User, delivery.user_id) if delivery.user_id else None
         if owner is None:
             raise ProcessingFailed("the user this personal webhook belonged to no longer exists")
+        # The webhook was registered with the owner's own credential for their own recordings
+        # (PERSONAL_TRIGGERS), signed with their own secret: its recorder is the owner's address.
+        if email and accounts.normalize_email_or_none(email):
+            accounts.prove_host_email(owner, email, PERSONAL_WEBHOOK_PROOF)
         return owner
-    recorded_by = meeting.get("recorded_by")
-    email = recorded_by.get("email") if isinstance(recorded_by, dict) else None
-    if not isinstance(email, str) or not email.strip():
+    if not email:
         raise ProcessingFailed("the meeting has no recorded_by.email, so its owner is unknown")
     owner = accounts.user_for_host_email(email)
-    if owner is None:
-        raise ProcessingFailed(f"no user has host email {email.strip().lower()}")
+    if owner is None:  # nobody's, or only claimed: it waits, replayable, for an approval
+        raise ProcessingFailed(accounts.waiting_for_host_email(email[:320]))
     return owner
 
 

@@ -83,10 +83,10 @@ class DeclaredJob:
             queued += 1
         return queued
 
-    def is_live(self, job_id: str) -> bool:
-        """Whether a run with this id is queued, running or scheduled in Redis."""
+    def status(self, job_id: str) -> JobStatus | None:
+        """The status in Redis of the run with this id; None if Redis has no such run."""
         found = Job.fetch_many([job_id], connection=get_redis())[0]
-        return found is not None and found.get_status(refresh=False) in LIVE_STATES
+        return None if found is None else found.get_status(refresh=False)
 
 
 def job(queue: str = "default", timeout: int = 600, retry: Retry | None = None):

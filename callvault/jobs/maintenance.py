@@ -5,5 +5,5 @@ from .declaration import job
 
 @job(queue="sync")
 def recover_stalled_work():
-    """Every 5 minutes: fail tracked work (sync jobs, export bundles) no process works on any more."""
+    """Every 30 seconds: resume or fail tracked work (sync jobs, export bundles) no process works on any more."""
     return tracked_work.recover_stalled()

@@ -3,8 +3,9 @@ from . import bots, calendars, exports, maintenance, search, webhooks
 from .declaration import PeriodicJob
 
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob(maintenance.recover_stalled_work, 300),
+    PeriodicJob(maintenance.recover_stalled_work, 30),
     PeriodicJob(webhooks.sweep_webhook_deliveries, 60),
+    PeriodicJob(webhooks.expire_webhook_deliveries, 3600),
     PeriodicJob(exports.retry_due_exports, 60),
     PeriodicJob(exports.expire_bundles, 3600),
     PeriodicJob(search.retry_due_enrichments, 300),

@@ -1,7 +1,10 @@
 """Webhook jobs (queue `webhooks`): processing one stored delivery, and the sweeper that requeues stragglers."""
+from rq.job import JobStatus
+
 from .. import signals
+from ..queues import release_abandoned_jobs
 from ..webhooks import intake
-from .declaration import job
+from .declaration import LIVE_STATES, job
 
 
 @job(queue="webhooks", timeout=300)
@@ -12,11 +15,26 @@ def process_delivery(delivery_id: int) -> str | None:
 
 @job(queue="webhooks")
 def sweep_webhook_deliveries() -> dict:
-    """Every minute: requeue claimed deliveries whose job never ran or died; fail abandoned ones."""
-    stragglers = [i for i in intake.claimed_pending() if not process_delivery.is_live(_job_id(i))]
-    for delivery_id in stragglers:
+    """Every minute: requeue claimed deliveries whose job never ran (Redis was down) or was lost with
+    its worker, giving up on one lost WEBHOOK_MAX_ATTEMPTS times; fail deliveries never judged."""
+    release_abandoned_jobs(queue_names=(process_delivery.queue,))  # a dead worker's job: failed now
+    requeued = gave_up = 0
+    for delivery_id in intake.claimed_pending():
+        status = process_delivery.status(_job_id(delivery_id))
+        if status in LIVE_STATES:
+            continue
+        if status == JobStatus.FAILED and not intake.lost_attempt(delivery_id):  # processing records its
+            gave_up += 1                                                        # own failures: it was cut off
+            continue
         process_delivery.enqueue(delivery_id, job_id=_job_id(delivery_id))
-    return intake.sweep(requeued=len(stragglers))
+        requeued += 1
+    return intake.sweep(requeued=requeued, gave_up=gave_up)
+
+
+@job(queue="default")
+def expire_webhook_deliveries() -> dict:
+    """Every hour: delete the delivery log older than WEBHOOK_RETENTION_DAYS (and old webhook-id claims)."""
+    return intake.expire()
 
 
 def _queue_processing(_sender, delivery_id: int):

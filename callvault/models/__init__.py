@@ -6,7 +6,7 @@ from .exports import CallExport, ExportBundle, ExportBundleChunk, OutgoingWebhoo
 from .fathom import FathomConnection
 from .jobs import SyncJob, SyncJobItem
 from .search import CallEnrichment, TranscriptChunk
-from .tracked import ACTIVE_STATES, FINAL_STATES, WORK_STATES, TrackedWork, WorkStatus
+from .tracked import ACTIVE_STATES, FINAL_STATES, GAVE_UP, WORK_STATES, TrackedWork, WorkStatus
 from .types import UTCDateTime, utcnow
 from .users import ROLES, ApiToken, HostEmail, User, UserSession
 from .webhooks import DELIVERY_STATES, ProcessedWebhook, WebhookDelivery
@@ -17,5 +17,5 @@ __all__ = [
     "ProcessedWebhook", "WebhookDelivery", "CallExport", "ExportBundle", "ExportBundleChunk", "OutgoingWebhook",
     "Calendar", "CalendarCredential", "CalendarEvent", "WatchChannel", "CallEnrichment", "TranscriptChunk",
     "AUTO_RECORD_CHOICES", "BOT_STATES", "Bot", "BotPreference", "BotTransition",
-    "ACTIVE_STATES", "FINAL_STATES", "WORK_STATES", "TrackedWork", "WorkStatus", "UserSession",
+    "ACTIVE_STATES", "FINAL_STATES", "GAVE_UP", "WORK_STATES", "TrackedWork", "WorkStatus", "UserSession",
 ]

@@ -21,6 +21,10 @@ class WorkStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# The start of the message of work given up after its worker died again and again: the dashboard
+# lists those apart from ordinary failures.
+GAVE_UP = "gave up: "
+
 WORK_STATES = tuple(status.value for status in WorkStatus)
 ACTIVE_STATES = (WorkStatus.QUEUED, WorkStatus.RUNNING)  # something to wait for: the page polls
 FINAL_STATES = (WorkStatus.SUCCEEDED, WorkStatus.FAILED, WorkStatus.CANCELLED)

@@ -59,14 +59,29 @@ class User(db.Model):
         return f"<User {self.id} {self.email}>"
 
 
+HOST_EMAIL_STATES = ("pending", "approved")
+
+
 class HostEmail(db.Model):
-    """An address a user's recordings are made from (Fathom's `recorded_by.email`)."""
+    """An address a user's recordings are made from (Fathom's `recorded_by.email`).
+
+    Only an approved address routes recordings to the user: the account's own address, one proven
+    by the user's own Fathom connection, or one an admin approved. An address a member merely typed
+    in is a pending claim that routes nothing (see accounts.add_host_email).
+    """
 
     __tablename__ = "host_emails"
 
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     email = db.Column(db.String(320), nullable=False, unique=True)  # stored lower-case
+    status = db.Column(db.String(16), nullable=False, default="pending", server_default="pending", index=True)
+    proof = db.Column(db.String(200))  # how it was proven or who approved it, shown to admins
+    created_at = db.Column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == "approved"
 
     user = db.relationship("User", back_populates="host_emails")
 

@@ -134,7 +134,7 @@ def open_with_token(secret: str | None, token: str | None, meeting_id: str,
 def meeting_audience(call: Call) -> set[str]:
     """Lower-case emails a link may be made out to: the owner (and their host addresses), whoever
     recorded it, the organizer and every attendee."""
-    emails = {call.owner.email, call.recorded_by_email, *(h.email for h in call.owner.host_emails),
+    emails = {call.owner.email, call.recorded_by_email, *(h.email for h in call.owner.host_emails if h.is_approved),
               *(p.email for p in call.participants)}
     return {e.strip().lower() for e in emails if e}
 

@@ -2,36 +2,42 @@
 
 The order is what makes a 2xx safe to give:
 
-1. The request becomes a webhook_deliveries row (headers redacted, body capped), committed
-   before anything is judged: every request leaves exactly one row, whatever happens next.
+1. The request becomes a webhook_deliveries row, committed before anything is judged: every
+   request leaves exactly one row, whatever happens next. Nobody is known yet, so the row keeps
+   only a bounded preview (headers redacted and capped at HEADERS_CAP characters, the body's
+   first PREVIEW_CAP bytes): unsigned requests cannot fill the database.
 2. The source's *judge* verifies the signature and checks the body. A refusal marks the row
    rejected and is answered 4xx (or 503 when our own configuration is at fault).
 3. The webhook id is claimed by inserting a ProcessedWebhook row. Its unique constraint, not a
    check-then-insert, makes one of several simultaneous copies win on whichever process; the
-   others are marked duplicate and answered 2xx too, since the sender only needs to stop.
+   others are marked duplicate (keeping their preview) and answered 2xx too, since the sender
+   only needs to stop. The winner's full body is written in the claim's transaction, so it is
+   stored, committed synchronously, before the sender hears 2xx.
 4. Only now is the sender answered 2xx, and `signals.delivery_accepted` queues the processing
    job (callvault/jobs/webhooks.py). If Redis is down the row stays pending and the periodic
    sweep queues it once Redis is back.
 
 Processing runs the source's processor (registered by the source with `register_processor`) on
 the stored body and records success or failure on the row; `replay` runs it again on demand.
+The log is kept for WEBHOOK_RETENTION_DAYS (`expire`, a periodic job).
 """
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Callable, Mapping
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import signals
 from ..extensions import db
 from ..logs import log_event
-from ..models import Call, ProcessedWebhook, WebhookDelivery, utcnow
+from ..models import GAVE_UP, Call, ProcessedWebhook, WebhookDelivery, utcnow
 
-PREVIEW_CAP = 64 * 1024  # bytes kept of a body over the size limit
+PREVIEW_CAP = 4 * 1024  # bytes kept of a body until its sender is verified (and of one over the size limit)
+HEADERS_CAP = 8 * 1024  # characters of names and values kept of a request's headers
 HEADER_VALUE_CAP = 2000
 MAX_HEADERS = 100
 ID_CAP = 200  # length of the webhook_id columns
@@ -39,6 +45,7 @@ ABANDONED_AFTER = timedelta(minutes=10)
 SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 SENSITIVE_WORDS = ("secret", "token", "signature", "password")
 REDACTED = "[redacted]"
+TRUNCATED_HEADERS = "(truncated)"
 
 
 @dataclass(frozen=True)
@@ -94,8 +101,7 @@ def receive(source: str, endpoint: str, headers: Mapping[str, str], body: bytes,
     """
     try:
         with db.engine.connect() as connection:
-            delivery_id = _log(source, endpoint, headers, body, current_app.config["MAX_CONTENT_LENGTH"],
-                               connection=connection, durable=False)
+            delivery_id = _log(source, endpoint, headers, body, PREVIEW_CAP, connection=connection, durable=False)
             try:
                 verdict = judge(headers, body)
                 if len(verdict.webhook_id) > ID_CAP or "\x00" in verdict.webhook_id:
@@ -106,7 +112,7 @@ def receive(source: str, endpoint: str, headers: Mapping[str, str], body: bytes,
                      signature_valid=exc.signature_valid)
                 connection.commit()
                 return Answer(exc.status, exc.code, exc.message, delivery_id)
-            duplicate = _claim(connection, source, delivery_id, verdict)
+            duplicate = _claim(connection, source, delivery_id, verdict, body)
     except SQLAlchemyError as exc:
         db.session.rollback()
         log_event("webhook_intake_database_error", logging.ERROR, source=source, error=type(exc).__name__)
@@ -136,11 +142,16 @@ def reject_oversized(source: str, endpoint: str, headers: Mapping[str, str], pre
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers fit to store and show: secrets and signatures replaced, sizes capped."""
     kept: dict[str, str] = {}
+    room = HEADERS_CAP
     for name, value in islice(headers.items(), MAX_HEADERS):
         lowered = name.lower()
         if lowered in SENSITIVE_HEADERS or any(word in lowered for word in SENSITIVE_WORDS):
             value = REDACTED
         name, value = _clean(name, 200), _clean(value, HEADER_VALUE_CAP)
+        room -= len(name) + len(value)
+        if room < 0:
+            kept[TRUNCATED_HEADERS] = "further headers were not stored"
+            break
         kept[name] = f"{kept[name]}, {value}" if name in kept else value
     return kept
 
@@ -181,6 +192,10 @@ def replay(delivery_id: int) -> WebhookDelivery:
     if not delivery.signature_valid:
         raise ReplayRefused(f"delivery {delivery_id} was {delivery.status} without a verified signature, "
                             "so it cannot be replayed")
+    if delivery.body_truncated:
+        raise ReplayRefused(f"delivery {delivery_id} was {delivery.status}: only its first {delivery.body_cap} bytes "
+                            "were kept, so it cannot be replayed" + (f" ({delivery.error_message})"
+                                                                    if delivery.error_message else ""))
     return process(delivery_id, replay=True)
 
 
@@ -192,7 +207,27 @@ def claimed_pending(limit: int = 500) -> list[int]:
         .order_by(WebhookDelivery.id).limit(limit)))
 
 
-def sweep(requeued: int = 0) -> dict:
+def lost_attempt(delivery_id: int) -> bool:
+    """A pending delivery's job was lost (its worker died mid-job): count the attempt. True if it may
+    be queued again, False once WEBHOOK_MAX_ATTEMPTS were lost and it is given up as failed (listed
+    on the dashboard; replay it once the cause is fixed)."""
+    limit = current_app.config["WEBHOOK_MAX_ATTEMPTS"]
+    pending = (WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
+    db.session.execute(update(WebhookDelivery).where(*pending).values(attempts=WebhookDelivery.attempts + 1))
+    attempts = db.session.scalar(select(WebhookDelivery.attempts).where(WebhookDelivery.id == delivery_id))
+    if attempts is None or attempts < limit:
+        db.session.commit()
+        return attempts is not None
+    db.session.execute(update(WebhookDelivery).where(*pending).values(
+        status="failed", processed_at=utcnow(),
+        error_message=f"{GAVE_UP}its processing was cut off {attempts} times (the worker was killed, or ran out "
+                      "of memory); replay it once the cause is fixed"))
+    db.session.commit()
+    log_event("webhook_delivery_gave_up", logging.WARNING, delivery_id=delivery_id, attempts=attempts)
+    return False
+
+
+def sweep(requeued: int = 0, gave_up: int = 0) -> dict:
     """Fail deliveries abandoned before they were judged: a row still unjudged after ABANDONED_AFTER
     belongs to a request that crashed before its 2xx, and the sender has retried it."""
     abandoned = db.session.execute(
@@ -202,9 +237,40 @@ def sweep(requeued: int = 0) -> dict:
         .values(status="failed", error_message="abandoned before it was judged; the sender will have retried it")
     ).rowcount
     db.session.commit()
-    if requeued or abandoned:
-        log_event("webhook_sweep", requeued=requeued, abandoned=abandoned)
-    return {"requeued": requeued, "abandoned": abandoned}
+    if requeued or abandoned or gave_up:
+        log_event("webhook_sweep", requeued=requeued, abandoned=abandoned, gave_up=gave_up)
+    return {"requeued": requeued, "abandoned": abandoned, "gave_up": gave_up}
+
+
+# Senders retry a message under its same webhook id for a while (Svix, behind Standard Webhooks,
+# for about a day and a half): a claim must outlive that, or a late retry would be processed again.
+CLAIMS_KEPT_AT_LEAST = timedelta(days=7)
+EXPIRE_BATCH = 2000
+
+
+def expire(now: datetime | None = None) -> dict:
+    """Delete deliveries received more than WEBHOOK_RETENTION_DAYS ago, in batches, and webhook-id
+    claims as old, but never younger than CLAIMS_KEPT_AT_LEAST. How many of each."""
+    now = now or utcnow()
+    retention = timedelta(days=current_app.config["WEBHOOK_RETENTION_DAYS"])
+    deleted = 0
+    while True:
+        ids = list(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.received_at < now - retention)
+                                      .order_by(WebhookDelivery.id).limit(EXPIRE_BATCH)))
+        if not ids:
+            break
+        db.session.execute(update(ProcessedWebhook).where(ProcessedWebhook.delivery_id.in_(ids))
+                           .values(delivery_id=None).execution_options(synchronize_session=False))
+        deleted += db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                                      .execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+    claims = db.session.execute(delete(ProcessedWebhook).where(
+        ProcessedWebhook.claimed_at < now - max(retention, CLAIMS_KEPT_AT_LEAST))
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if deleted or claims:
+        log_event("webhook_log_expired", deliveries=deleted, claims=claims)
+    return {"deliveries": deleted, "claims": claims}
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -235,11 +301,13 @@ def _log(source, endpoint, headers, body: bytes, cap: int, size: int | None = No
     return delivery_id
 
 
-def _claim(connection, source: str, delivery_id: int, verdict: Verdict) -> str | None:
-    """Claim the webhook id for this delivery: None if it won, else why it is a duplicate."""
+def _claim(connection, source: str, delivery_id: int, verdict: Verdict, body: bytes) -> str | None:
+    """Claim the webhook id for this delivery, storing its full body with the claim: None if it won,
+    else why it is a duplicate (a duplicate keeps its preview; the original has the body)."""
     accepted = {"webhook_id": verdict.webhook_id, "user_id": verdict.user_id, "signature_valid": True}
     try:
-        _set(connection, delivery_id, **accepted)
+        _set(connection, delivery_id, body=_clean(body.decode("utf-8", errors="replace")), body_cap=len(body),
+             **accepted)
         connection.execute(insert(ProcessedWebhook.__table__).values(
             source=source, webhook_id=verdict.webhook_id, delivery_id=delivery_id))
         connection.commit()

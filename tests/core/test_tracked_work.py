@@ -4,18 +4,21 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from rq import Queue, SimpleWorker, Worker
+from rq import SimpleWorker, Worker
 from rq.job import Job, JobStatus
 
 from callvault import tracked_work
 from callvault.exports import bundles
 from callvault.extensions import db
 from callvault.fathom import sync
-from callvault.models import WORK_STATES, ExportBundle, SyncJob, User, WorkStatus, utcnow
+from callvault.dashboard import figures
+from callvault.models import GAVE_UP, WORK_STATES, Call, ExportBundle, SyncJob, User, WorkStatus, utcnow
 from callvault.jobs.maintenance import recover_stalled_work
 from callvault.queues import get_redis
 from tests.support.fathom import MEMBER_EMAIL, store_api_key
+from worker import CallVaultWorker
 from tests.support.web import csrf_from, login
+from tests.support.workers import heartbeat_key_expires, worker_takes
 
 HX = {"HX-Request": "true"}
 
@@ -45,19 +48,7 @@ def _start_bundle(client):
 
 
 def _worker_takes(rq_job_id: str, worker_class=Worker) -> Job:
-    """A worker takes the job off its queue and starts it: what is in Redis the moment before its
-    work horse dies (a forking Worker, as worker.py runs, renews a 90-second lease while alive)."""
-    connection = get_redis()
-    job = Job.fetch(rq_job_id, connection=connection)
-    queue = Queue(job.origin, connection=connection)
-    worker = worker_class([queue], connection=connection, name=f"doomed-{rq_job_id[:8]}")
-    worker.register_birth()
-    taken, _ = Queue.dequeue_any([queue], timeout=None, connection=connection)
-    assert taken.id == rq_job_id
-    worker.prepare_execution(taken)
-    worker.prepare_job_execution(taken, remove_from_intermediate_queue=True)
-    assert taken.get_status(refresh=True) == JobStatus.STARTED
-    return taken
+    return worker_takes(rq_job_id, worker_class)[0]
 
 
 def test_a_bundle_whose_worker_died_is_failed_and_its_page_stops_polling(app, client, member, make_call):
@@ -131,25 +122,84 @@ def test_the_periodic_recovery_covers_bundles_and_sync_jobs(app, drain, member):
         assert (waiting.status, done.status) == (WorkStatus.QUEUED, WorkStatus.SUCCEEDED)
 
 
-def test_a_sync_job_whose_worker_died_is_failed_and_its_row_stops_polling(fathom_app, sandbox, member):
+class WorkerKilled(BaseException):
+    """What a job sees of SIGKILL: nothing after this point runs, no `except Exception` catches it."""
+
+
+def _killed_after(meetings_done: int):
+    def on_progress(job):
+        if job.done == meetings_done:
+            raise WorkerKilled
+    return on_progress
+
+
+def test_a_sync_job_whose_worker_died_resumes_where_it_stopped(fathom_app, sandbox, member, drain):
     store_api_key(fathom_app, member, sandbox)
-    sandbox.add_meetings(MEMBER_EMAIL, 2, transcript_segments=1)
+    sandbox.add_meetings(MEMBER_EMAIL, 5, transcript_segments=1)
     client = fathom_app.test_client()
     login(client, "member@example.com")
     with fathom_app.app_context():
         job = sync.start_sync(db.session.get(User, member))
-        job_id = job.id
-        _worker_takes(job.rq_job_id)
-        assert tracked_work.claim(job)
-    assert client.get(f"/fathom/sync/jobs/{job_id}", headers=HX).status_code == 200
-    with fathom_app.app_context():
-        assert tracked_work.recover_stalled(now=utcnow() + timedelta(minutes=2)) == 1
+        job_id, first_rq_job_id = job.id, job.rq_job_id
+        # worker.py's worker: a lease of three 10-second heartbeats
+        taken = worker_takes(first_rq_job_id, CallVaultWorker, job_monitoring_interval=10)[0]
+        with pytest.raises(WorkerKilled):
+            sync.run_sync(job_id, on_progress=_killed_after(2))
+        db.session.rollback()
+        started_at = db.session.get(SyncJob, job_id).started_at
+        assert tracked_work.recover_stalled() == 0  # its lease is live: it may still be working
+        assert tracked_work.recover_stalled(now=utcnow() + timedelta(seconds=31)) == 1  # noticed in ~30 s
+        assert taken.get_status(refresh=True) == JobStatus.FAILED  # RQ agrees: AbandonedJobError
         job = db.session.get(SyncJob, job_id)
-        assert job.status == WorkStatus.FAILED and "its worker stopped" in job.error
+        assert (job.status, job.done, job.params["resumes"]) == (WorkStatus.QUEUED, 2, 1)
+        assert job.rq_job_id != first_rq_job_id
+    assert 'hx-trigger' in client.get(f"/fathom/sync/jobs/{job_id}", headers=HX).get_data(as_text=True)
+    drain()
+    with fathom_app.app_context():
+        job = db.session.get(SyncJob, job_id)
+        assert (job.status, job.done, job.failed, job.total) == (WorkStatus.SUCCEEDED, 5, 0, 5)
+        assert job.started_at == started_at and job.error is None
+        assert sorted(item.status for item in job.items) == ["done"] * 5
+        assert db.session.query(Call).count() == 5  # no duplicates
+
+
+def test_a_dead_workers_job_is_released_once_its_heartbeat_key_expired(fathom_app, sandbox, member):
+    """On fakeredis: a job registered as started by a worker whose heartbeat key is gone is taken
+    back at once, however long the lease that worker had taken (RQ's default 90 s here)."""
+    store_api_key(fathom_app, member, sandbox)
+    sandbox.add_meetings(MEMBER_EMAIL, 1, transcript_segments=1)
+    with fathom_app.app_context():
+        job = sync.start_sync(db.session.get(User, member))
+        taken, worker = worker_takes(job.rq_job_id)
+        assert tracked_work.claim(job)
+        assert tracked_work.recover_stalled() == 0
+        heartbeat_key_expires(worker)
+        assert tracked_work.recover_stalled() == 1
+        assert taken.get_status(refresh=True) == JobStatus.FAILED
+        assert db.session.get(SyncJob, job.id).status == WorkStatus.QUEUED
+
+
+def test_a_sync_job_is_given_up_after_its_worker_died_every_time(fathom_app, sandbox, member):
+    store_api_key(fathom_app, member, sandbox)
+    sandbox.add_meetings(MEMBER_EMAIL, 1, transcript_segments=1)
+    client = fathom_app.test_client()
+    login(client, "member@example.com")
+    with fathom_app.app_context():
+        job_id = sync.start_sync(db.session.get(User, member)).id
+        for _ in range(sync.MAX_RESUMES + 1):
+            job = db.session.get(SyncJob, job_id)
+            worker = worker_takes(job.rq_job_id)[1]
+            assert tracked_work.claim(job)
+            heartbeat_key_expires(worker)
+            assert tracked_work.recover_stalled() == 1
+        job = db.session.get(SyncJob, job_id)
+        assert job.status == WorkStatus.FAILED and job.error.startswith(GAVE_UP)
+        listed = figures.failures(7)
+        assert listed["counts"]["gave_up"] == 1 and listed["counts"]["sync_job_failed"] == 0
+        assert listed["items"][0]["title"] == f"Sync job #{job_id} for member@example.com"
     row = client.get(f"/fathom/sync/jobs/{job_id}", headers=HX)
     assert row.status_code == 286  # htmx stops polling
-    html = row.get_data(as_text=True)
-    assert "hx-trigger" not in html and "its worker stopped" in html and "Retry failed" in html
+    assert "its worker stopped every time it ran" in row.get_data(as_text=True)
 
 
 def test_a_sync_run_outside_rq_is_failed_when_its_process_stops_heartbeating(fathom_app, sandbox, member):

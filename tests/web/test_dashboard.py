@@ -159,7 +159,7 @@ def test_failures_of_every_kind(app, admin_client, member, make_call):
     assert data["days"] == 7
     assert data["counts"] == {"missed_bot": 0, "webhook_failed": 2, "sync_meeting_failed": 1,
                               "sync_job_failed": 1, "export_failed": 1, "calendar_disconnected": 2,
-                              "fathom_needs_attention": 1}
+                              "fathom_needs_attention": 1, "gave_up": 0}
     by_kind = {}
     for item in data["items"]:
         by_kind.setdefault(item["kind"], []).append(item)

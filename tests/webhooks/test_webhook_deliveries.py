@@ -110,7 +110,7 @@ def test_replay_button_reprocesses_after_the_host_email_is_added(app, client, au
     drain()
     with app.app_context():
         delivery_id = db.session.query(WebhookDelivery).one().id
-        accounts.add_host_email(db.session.get(User, member), "alias@example.com")
+        accounts.add_host_email(db.session.get(User, member), "alias@example.com", approval="approved by a test")
     auth.login("admin@example.com")
     detail = client.get(f"/admin/webhook-deliveries/{delivery_id}").get_data(as_text=True)
     response = client.post(f"/admin/webhook-deliveries/{delivery_id}/replay", data={"csrf_token": csrf_from(detail)},

@@ -221,7 +221,9 @@ def test_unknown_recorder_fails_then_replays_after_the_email_is_added(app, clien
     assert response.status_code == 202
     drain()
     [row] = rows(app)
-    assert row.status == "failed" and row.error_message == "no user has host email max.alias@example.com"
+    assert row.status == "failed" and row.error_message == (
+        "no user has host email max.alias@example.com approved; once an admin approves it on the accounts page, "
+        "the delivery is processed again")
     assert calls(app) == []
 
     result = runner.invoke(args=["webhooks", "replay", str(row.id)])
@@ -282,8 +284,8 @@ def test_webhooks_arriving_at_a_dead_redis_wait_for_the_sweeper(app, app_factory
     assert [r.status for r in rows(app)] == ["pending"] * 5
 
     with app.app_context():
-        assert sweep_webhook_deliveries() == {"requeued": 5, "abandoned": 0}
-        assert sweep_webhook_deliveries() == {"requeued": 0, "abandoned": 0}  # their jobs are queued: left alone
+        assert sweep_webhook_deliveries() == {"requeued": 5, "abandoned": 0, "gave_up": 0}
+        assert sweep_webhook_deliveries() == {"requeued": 0, "abandoned": 0, "gave_up": 0}  # their jobs are queued: left alone
     drain()
     assert [r.status for r in rows(app)] == ["success"] * 5 and [r.attempts for r in rows(app)] == [1] * 5
     assert sorted(calls(app)) == [(str(i), member) for i in range(5000, 5005)]
@@ -315,7 +317,7 @@ def test_nothing_is_lost_while_redis_is_down(app_factory, member):
             [sweeper] = [p for p in PERIODIC_JOBS if p.job is sweep_webhook_deliveries]
             job = sweeper.job.enqueue()
             drain_queues()  # the sweeper, then the five jobs it queued, then the one queued before
-            assert Job.fetch(job.id, connection=get_redis()).return_value() == {"requeued": 5, "abandoned": 0}
+            assert Job.fetch(job.id, connection=get_redis()).return_value() == {"requeued": 5, "abandoned": 0, "gave_up": 0}
             get_redis().connection_pool.disconnect()
     assert [r.status for r in rows(web)] == ["success"] * 6 and [r.attempts for r in rows(web)] == [1] * 6
     assert sorted(calls(web)) == [(str(i), member) for i in range(4999, 5005)]
@@ -338,7 +340,7 @@ def test_sweeper_fails_rows_abandoned_before_judgement(app):
         fresh = WebhookDelivery(source="fathom", endpoint=URL)
         db.session.add_all([old, fresh])
         db.session.commit()
-        assert intake.sweep() == {"requeued": 0, "abandoned": 1}
+        assert intake.sweep() == {"requeued": 0, "abandoned": 1, "gave_up": 0}
         assert db.session.get(WebhookDelivery, old.id).status == "failed"
         assert db.session.get(WebhookDelivery, fresh.id).status == "pending"
 
@@ -350,7 +352,7 @@ def test_sweeper_runs_every_minute_on_the_webhooks_queue(app, drain):
         job = sweeper.job.enqueue()
     drain()
     with app.app_context():
-        assert Job.fetch(job.id, connection=get_redis()).return_value() == {"requeued": 0, "abandoned": 0}
+        assert Job.fetch(job.id, connection=get_redis()).return_value() == {"requeued": 0, "abandoned": 0, "gave_up": 0}
 
 
 def test_same_meeting_by_manual_sync_and_webhook_is_one_call(app, client, drain, member):
