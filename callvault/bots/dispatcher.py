@@ -177,8 +177,10 @@ def _converge(bot: Bot, client: AttendeeClient, now: datetime) -> str | None:
             _replace(bot, f"service bot {bot.attendee_id} was still {bot.remote_state} "
                           f"{current_app.config['BOT_GRACE_MINUTES']} minutes after the meeting started", now)
             outcome = "replaced"
+    lead = timedelta(minutes=current_app.config["BOT_LEAD_MINUTES"])
+    # A replaced service bot is replaced at once, whatever the lead time: the meeting is never without one.
     if bot.attendee_id is None and _running(bot, now) and (
-            bot.send_now_at or bot.join_at <= now + timedelta(minutes=current_app.config["BOT_LEAD_MINUTES"])):
+            bot.send_now_at or outcome == "replaced" or bot.join_at <= now + lead):
         late = bot.join_at <= now
         _create(bot, client, now)
         outcome = "sent_late" if late else (outcome or "created")

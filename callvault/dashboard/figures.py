@@ -12,6 +12,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import exists, func, not_, select
 
 from ..bots import stats as bot_stats
+from ..bots.lifecycle import meeting_end
 from ..exports.outbox import configured_targets
 from ..extensions import db
 from ..calendars.connections import DISCONNECTED_BY_OWNER
@@ -273,14 +274,32 @@ FAILURE_KINDS = {
 }
 
 
-def missed_bots(since) -> list[Failure] | None:
-    """Bots that never joined (missed) and bots that failed at the service or were given up stuck (fatal_error)."""
-    return [Failure("missed_bot", bot.state_changed_at,
-                    f"{'Failed: ' if bot.state == 'fatal_error' else ''}{bot.title or bot.meeting_url} at "
-                    f"{bot.join_at:%Y-%m-%d %H:%M} UTC ({email or 'no owner'})", bot.state_reason,
-                    Action("List recent bots", None, {}, "flask bots list --days 2") if bot.state == "fatal_error"
-                    else Action("Create missing bots", None, {}, "flask bots ensure --days 1"))
-            for bot, email in bot_stats.missed(since, FAILURES_PER_KIND)]
+def missed_bots(since, now: datetime | None = None) -> list[Failure] | None:
+    """Meetings that ended with no bot (missed), bots that failed at the service or were given up stuck
+    (fatal_error), and ended bots whose transcript never arrived — each with the action that fixes it."""
+    failures = []
+    for bot, email in bot_stats.missed(since, FAILURES_PER_KIND):
+        lost = bot_stats.transcript_lost(bot)
+        prefix = "Transcript never arrived: " if lost else ("Failed: " if bot.state == "fatal_error" else "")
+        detail = (f"{bot.transcript_attempts} tries: {bot.transcript_error}" if lost and bot.transcript_error
+                  else bot.state_reason)
+        failures.append(Failure("missed_bot", bot.state_changed_at,
+                                f"{prefix}{bot.title or bot.meeting_url} at {bot.join_at:%Y-%m-%d %H:%M} UTC "
+                                f"({email or 'no owner'})", detail, _bot_action(bot, lost, now or utcnow())))
+    return failures
+
+
+def _bot_action(bot, lost: bool, now: datetime) -> Action:
+    """What fixes a missed or failed bot: fetch again, send one now while the meeting runs, or the setting
+    that kept every bot out; otherwise its timeline on the Bots page says why."""
+    page = ("bots.detail", {"bot_id": bot.id})
+    if lost:
+        return Action("Fetch the transcript again", *page, f"flask bots retry-transcript {bot.id}")
+    if bot.event_id and now < meeting_end(bot):
+        return Action("Send a bot now: the meeting is still running", *page, f"flask bots send {bot.event_id}")
+    if "ATTENDEE_API_KEY" in (bot.state_reason or ""):
+        return Action("Set a valid ATTENDEE_API_KEY on the server: no bot can be sent without it", *page)
+    return Action("See why on the Bots page", *page)
 
 
 def disconnected_calendars(since) -> list[Failure]:

@@ -59,9 +59,9 @@ def test_a_bot_stuck_at_the_service_is_polled_once_more_then_given_up(bot_app, a
         assert first.transitions[-1].from_state == "joining" and first.state_changed_at == at(5, 31)
 
         # On the dashboard's failures, marked failed and pointing at the bot list.
-        found = figures.missed_bots(at(-24))
+        found = figures.missed_bots(at(-24), now=at(6))
         assert [f.title.split(" at ")[0] for f in found] == ["Failed: Processing forever", "Failed: Joining forever"]
-        assert found[1].detail == first.state_reason and found[1].action.command == "flask bots list --days 2"
+        assert found[1].detail == first.state_reason and found[1].action.label == "See why on the Bots page"
         assert figures.failures(days=2, now=at(6))["counts"]["missed_bot"] == 2
 
         # The third (no known end) ends just before its own last poll: polled, ended, not given up.
