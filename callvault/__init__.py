@@ -70,11 +70,11 @@ def configure_queues(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from .blueprints import (api, auth, calendars, calls, dashboard, exports, fathom, health, settings,
+    from .blueprints import (api, auth, bots, calendars, calls, dashboard, exports, fathom, health, settings,
                              transcripts, webhook_pages, webhooks)
 
     for module in (auth, calls, settings, api, health, webhooks, webhook_pages, dashboard, transcripts, exports,
-                   fathom, calendars):
+                   fathom, calendars, bots):
         app.register_blueprint(module.bp)
 
 

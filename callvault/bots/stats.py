@@ -32,6 +32,8 @@ def ended_count(start: datetime, end: datetime) -> int:
         Bot.join_at >= start, Bot.join_at < end, Bot.state == "ended"))
 
 
+# A bot in (or entering, or done with) its meeting: no other one is needed.
+BUSY = ("joining", "waiting_room", "leaving", "post_processing", "ended") + JOINED
 FAILED = ("missed", "fatal_error")  # the meeting ended with no bot; or failed, or stuck and given up
 # An ended bot whose transcript never arrived after every retry: nothing ends silently.
 TRANSCRIPT_LOST = and_(Bot.state == "ended", Bot.call_id.is_(None), Bot.transcript_attempts >= MAX_TRANSCRIPT_ATTEMPTS)

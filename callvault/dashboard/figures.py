@@ -12,13 +12,14 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import exists, func, not_, select
 
 from ..bots import stats as bot_stats
-from ..bots.lifecycle import meeting_end
+from ..bots.lifecycle import DEFAULT_MEETING, meeting_end
 from ..exports.outbox import configured_targets
 from ..extensions import db
 from ..calendars.connections import DISCONNECTED_BY_OWNER
 from ..models import (SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
                       OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery, utcnow)
 from ..queues import QUEUE_NAMES, scheduler_heartbeat_age
+from ..timeutil import parse_instant
 
 MAX_FAILURE_DAYS = 90
 FAILURES_PER_KIND = 50
@@ -176,14 +177,20 @@ def pipeline(day: date) -> dict:
 
 # --- one day's events ---------------------------------------------------------------------------
 
-def attach_bots(items: list[dict], start, end) -> None:
-    """Give each calendar meeting of the day its `bot` ({id, state, join_at} or None) and `call_id`."""
+def attach_bots(items: list[dict], start, end, now: datetime | None = None) -> None:
+    """Give each calendar meeting of the day its `bot` ({id, state, join_at} or None), `call_id`, and
+    `can_send_now`: the meeting is running and no bot is in it (late join)."""
+    now = now or utcnow()
     bots = {(url, _iso(join_at)): bot for (url, join_at), bot in bot_stats.for_meetings(start, end).items()}
     for item in items:
         bot = bots.get((item["meeting_url"], item["start"]))
         item["bot"] = {"id": bot.id, "state": bot.state, "join_at": _iso(bot.join_at),
                        "reason": bot.state_reason} if bot else None
         item["call_id"] = bot.call_id if bot else None
+        begins, ends = parse_instant(item["start"]), parse_instant(item["end"])
+        running = begins is not None and begins <= now < (ends if ends and ends > begins else begins + DEFAULT_MEETING)
+        item["can_send_now"] = bool(item["meeting_url"] and not item["cancelled"] and running
+                                    and (bot is None or bot.state not in bot_stats.BUSY))
 
 
 def calendar_events(start, end) -> tuple[list[dict], bool]:
@@ -478,7 +485,7 @@ def summary(machinery_figures: dict, today: date | None = None) -> dict:
         "outgoing_webhooks": _count_by(OutgoingWebhook.status),
         "calendars": calendar_figures(),
         "bots": {"status": "ok", "total": sum(bot_by_state.values()), "missed": bot_by_state.get("missed", 0),
-                 "by_state": bot_by_state},
+                 "failed": bot_by_state.get("fatal_error", 0), "by_state": bot_by_state},
         "calls_per_day": calls_per_day(30, today),
         "machinery": machinery_figures,
     }

@@ -13,7 +13,8 @@ def test_choosing_external_only_is_saved_and_kept_after_a_reload(app, page, live
     card = page.locator("#auto-record")
     expect(card.get_by_role("heading", name="Recording bots")).to_be_visible()
     mode = card.get_by_label("Record")
-    expect(mode).to_have_value("none")  # not a pilot user: no meetings until they choose
+    expect(mode).to_have_value("all")  # no choice made: every meeting with a link is recorded
+    expect(card.locator("[data-what-happens]")).to_contain_text("Now: a bot joins every meeting with a video link")
     mode.select_option(label="meetings with outside guests")
     card.get_by_role("button", name="Save").click()
     page.wait_for_url(lambda url: url.endswith("/settings/#auto-record"))
@@ -22,6 +23,7 @@ def test_choosing_external_only_is_saved_and_kept_after_a_reload(app, page, live
     card = page.locator("#auto-record")
     expect(card.get_by_label("Record")).to_have_value("external")
     expect(card.locator("option:checked")).to_have_text("meetings with outside guests")
+    expect(card.locator("[data-what-happens]")).to_contain_text("someone outside your company is invited")
     card.scroll_into_view_if_needed()
     page.screenshot(path=SCREENSHOT, full_page=True)
     with app.app_context():
