@@ -87,13 +87,14 @@ def cancel(bot: Bot, by: User, now: datetime | None = None) -> Bot:
     mine = [e for e in events if by.is_admin or e.calendar.user_id == by.id]
     for event in mine:
         reconcile.set_event_choice(event, "skip", by.id)
-    db.session.commit()
-    reconcile.reconcile_events([e.id for e in mine] + ([bot.event_id] if bot.event_id else []), now=now)
-    db.session.refresh(bot)
-    if bot.state != "cancelled" and by.is_admin:  # no calendar copy holds it: cancel it as it is
-        reconcile.cancel_bot(bot, at=now, reason=f"cancelled by {by.email}")
+    if by.is_admin or not reconcile.wanting_events(bot.meeting_url, bot.join_at, {}):
+        reconcile.cancel_bot(bot, at=now, reason=f"cancelled by {by.email}: the meeting is skipped")
         db.session.commit()
         signals.notify(signals.bots_changed)
+    else:  # another attendee's calendar still wants it: the bot passes to their copy
+        db.session.commit()
+        reconcile.reconcile_events([e.id for e in mine], now=now)
+        db.session.refresh(bot)
     log_event("bot_cancel_requested", bot_id=bot.id, by=by.id, state=bot.state)
     return bot
 

@@ -85,11 +85,14 @@ def calendars(viewer: User) -> list[Calendar]:
     return list(db.session.scalars(query))
 
 
+SEND_EARLY = timedelta(minutes=10)  # "Send a bot now" is offered from this long before the start
+
+
 def can_send_now(bot: Bot, now: datetime | None = None) -> bool:
-    """A bot can be sent now while its meeting runs and no bot is in it (or about to be)."""
+    """A bot can be sent now while its meeting runs (or is about to start) and no bot is in it."""
     now = now or utcnow()
     return bot.event_id is not None and bot.state not in WORKING + ("leaving", "post_processing", "ended") \
-        and bot.state != "cancelled" and now < meeting_end(bot)
+        and bot.state != "cancelled" and bot.join_at - SEND_EARLY <= now < meeting_end(bot)
 
 
 def can_cancel(bot: Bot) -> bool:

@@ -163,7 +163,7 @@ def ensure(days: int, now: datetime | None = None, dry_run: bool = False) -> Pla
 
 def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
     plan, modes = Plan(), {}
-    holders = {key: _wanting_events(url, start, modes) for key, (url, start) in meetings.items()}
+    holders = {key: wanting_events(url, start, modes) for key, (url, start) in meetings.items()}
     query = (select(Bot).where(Bot.meeting_key.in_(list(meetings))).order_by(Bot.id).with_for_update()
              .execution_options(populate_existing=True))
     bots = {b.meeting_key: b for b in db.session.scalars(query)}
@@ -210,7 +210,7 @@ def not_over(now: datetime):
                and_(CalendarEvent.end_at.is_(None), CalendarEvent.start_at > now - DEFAULT_MEETING))
 
 
-def _wanting_events(url: str, start: datetime, modes: dict) -> list[CalendarEvent]:
+def wanting_events(url: str, start: datetime, modes: dict) -> list[CalendarEvent]:
     rows = db.session.scalars(select(CalendarEvent).where(CalendarEvent.meeting_url == url,
                                                           CalendarEvent.start_at == start)
                               .order_by(CalendarEvent.id))
