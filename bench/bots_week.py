@@ -226,8 +226,8 @@ def main() -> None:
                 dispatcher.tick(now=now)
                 ticks += 1
                 # The worker's part: the transcript fetch each ended bot asked for.
-                for bot_id in db.session.scalars(db.select(Bot.id).where(Bot.state == "ended", Bot.call_id.is_(None),
-                                                                         Bot.transcript_attempts < 3)):
+                for bot_id in list(db.session.scalars(db.select(Bot.id).where(
+                        Bot.state == "ended", Bot.call_id.is_(None), Bot.transcript_attempts < 3))):
                     transcripts.fetch(bot_id)
                 if ticks % 60 == 0:
                     app.extensions["redis"].flushdb()  # queued jobs are run above; nothing else reads them
