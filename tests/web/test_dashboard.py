@@ -197,7 +197,7 @@ def test_summary_figures(app, admin_client, member, make_call):
     assert len(per_day) == 30 and per_day[-1] == {"date": today.date().isoformat(), "count": 1}
     assert per_day[-3]["count"] == 2 and sum(p["count"] for p in per_day) == 3
     assert data["calendars"] == {"total": 0, "connected": 0, "disconnected": 0, "upcoming_events_with_link": 0}
-    assert data["bots"] == {"status": "ok", "total": 0, "missed": 0, "by_state": {}}
+    assert data["bots"] == {"status": "ok", "total": 0, "missed": 0, "failed": 0, "by_state": {}}
     machinery = data["machinery"]
     assert [q["name"] for q in machinery["queues"]] == ["webhooks", "sync", "calendar", "bots", "exports", "default"]
     assert machinery["scheduler"]["heartbeat_age_seconds"] is None and machinery["scheduler"]["stale"] is True
