@@ -151,7 +151,10 @@ def _step(bot: Bot, client: AttendeeClient | None, now: datetime,
         error, bot.last_error = exc, str(exc)[:2000]
         log_event("bot_service_error", logging.WARNING, bot_id=bot.id, error=type(exc).__name__, message=str(exc))
         outcome = "service_unavailable" if isinstance(exc, AttendeeUnavailable) else "refused"
-    if bot.state in PRE_JOIN and not _running(bot, now):
+    # A service bot we could not ask about may have joined: it is missed only once the service says it did
+    # not, or after BOT_STUCK_AFTER_HOURS (a poll after the outage finds it recorded).
+    unknown = bot.attendee_id is not None and error is not None and now <= stuck_after(bot)
+    if bot.state in PRE_JOIN and not _running(bot, now) and not unknown:
         mark_missed(bot, now)
         outcome = "missed"
     return outcome, error
