@@ -244,7 +244,7 @@ def test_the_page(admin_client, known_day, client):
     response = admin_client.get("/dashboard/?date=2026-11-02")
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Monday 02 November 2026" in body and "Meeting 2" in body and "not set up yet" in body
+    assert "Monday 02 November 2026" in body and "Meeting 2" in body and 'data-figure="bots-total"' in body and "not set up yet" not in body
     assert "Design review" in body and "https://zoom.us/j/123" in body and "no meeting link" in body
     assert "Gone" not in body and "Tomorrow" not in body
     assert 'hx-trigger="every 30s"' in body and "/dashboard/?date=2026-11-02" in body
