@@ -83,11 +83,11 @@ def configure_request_parsing(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from .blueprints import (accounts_admin, api, auth, calendars, calls, dashboard, exports, fathom, health, openapi,
-                             settings, transcripts, webhook_pages, webhooks)
+    from .blueprints import (accounts_admin, api, auth, bots, calendars, calls, dashboard, exports, fathom, health,
+                             openapi, settings, transcripts, webhook_pages, webhooks)
 
     for module in (auth, calls, settings, api, openapi, health, webhooks, webhook_pages, dashboard, transcripts,
-                   exports, fathom, calendars, accounts_admin):
+                   exports, fathom, calendars, bots, accounts_admin):
         app.register_blueprint(module.bp)
 
 

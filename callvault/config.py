@@ -274,7 +274,7 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         # Bots go to the service this long before join_at; one that shows no sign of joining this long
         # after join_at is marked missed; a bot that should have moved is polled when this stale.
         "BOT_LEAD_MINUTES": _whole(environ, "BOT_LEAD_MINUTES", 60, "minutes"),
-        "BOT_GRACE_MINUTES": _whole(environ, "BOT_GRACE_MINUTES", 10, "minutes"),
+        "BOT_GRACE_MINUTES": _whole(environ, "BOT_GRACE_MINUTES", 3, "minutes"),
         "BOT_POLL_AFTER_SECONDS": _whole(environ, "BOT_POLL_AFTER_SECONDS", 120, "seconds"),
         # A bot still joining, in its meeting or processing this long after the meeting's end is
         # polled one last time and, if still not finished, given up as fatal_error (a dashboard failure).

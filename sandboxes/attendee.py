@@ -4,8 +4,10 @@ It enforces what Attendee enforces (see docs/attendee-api.md): `Token` auth; unk
 rejected; `join_at` a string in the future (null is refused); metadata an object of strings of at
 most 1,000 characters; bot-level webhook URLs `https://` with known triggers; one live bot per
 deduplication key (a second create answers Attendee's 400); PATCH of join_at / meeting_url and
-DELETE only while `scheduled`, which a bot stops being 5 minutes before join_at (`staged`).
-State changes are driven by the test (`advance`, `set_state`) and delivered as webhooks signed
+DELETE only while `scheduled`, which a bot stops being 5 minutes before join_at (`staged`); POST
+/leave only from `joining` on (a staged bot can be neither deleted, moved nor made to leave).
+`down = True` answers every call 503 (an outage). State changes are driven by the test
+(`advance`, `set_state`) and delivered as webhooks signed
 the way Attendee signs them, POSTed with requests' default JSON encoding. Faults on demand:
 an HTTP status, a slow answer (before or after the work is done) or a dropped connection.
 Only the standard library and requests; no Flask app is imported.
@@ -39,8 +41,7 @@ TRIGGERS = {"bot.state_change", "transcript.update", "chat_messages.update", "pa
             "bot_logs.update"}
 MEETING_HOSTS = ("meet.google.com", "zoom.us", "teams.microsoft.com", "teams.live.com", "webex.com")
 TERMINAL = {"ended", "fatal_error", "data_deleted"}
-LEAVABLE = {"staged", "joining", "waiting_room", "joined_not_recording", "joined_recording",
-            "joined_recording_paused"}
+LEAVABLE = {"joining", "waiting_room", "joined_not_recording", "joined_recording", "joined_recording_paused"}
 STAGE_BEFORE = timedelta(minutes=5)
 MAX_METADATA_LENGTH = 1000
 DUPLICATE_KEY = ("Deduplication key already in use. A bot in a non-terminal state with this deduplication key "
@@ -68,6 +69,7 @@ class AttendeeSandbox(LoopbackSandbox):
         self.bots: dict[str, dict] = {}
         self.utterances: dict[str, list[dict]] = {}
         self.deliveries: list[dict] = []  # {"url", "payload", "status"}
+        self.down = False  # an outage: every call answers 503
 
     # -- lifecycle (start, stop, with) and faults (fail_next, slow_next, drop_next): LoopbackSandbox --
 
@@ -89,13 +91,20 @@ class AttendeeSandbox(LoopbackSandbox):
 
     # -- driving bots (the test plays the meeting) ----------------------------------------------
 
-    def advance(self) -> None:
-        """What Attendee's scheduler does at `now`: scheduled bots within 5 minutes of join_at are staged."""
+    def advance(self, launch: bool = False) -> None:
+        """What Attendee's scheduler does at `now`: scheduled bots within 5 minutes of join_at are staged;
+        with `launch`, staged bots whose join_at has come are launched (`joining`)."""
         with self._lock:
             due = [b for b in self.bots.values()
                    if b["state"] == "scheduled" and parse_instant(b["join_at"]) - STAGE_BEFORE <= self.now()]
         for bot in due:
             self.set_state(bot["id"], "staged", "staged")
+        if launch:
+            with self._lock:
+                launching = [b for b in self.bots.values()
+                             if b["state"] == "staged" and parse_instant(b["join_at"]) <= self.now()]
+            for bot in launching:
+                self.set_state(bot["id"], "joining", "join_requested")
 
     def set_state(self, bot_id: str, new_state: str, event_type: str = "state_change", deliver: bool = True,
                   event_metadata: dict | None = None) -> dict | None:
@@ -167,6 +176,8 @@ class AttendeeSandbox(LoopbackSandbox):
         return entry
 
     def _route(self, handler, entry, query, body):
+        if self.down:
+            raise ApiError(503, {"error": "Service unavailable"})
         if handler.headers.get("Authorization") != f"Token {self.api_key}":
             raise ApiError(401, {"detail": "Invalid token."})
         path, method = entry["path"].rstrip("/"), entry["method"]
@@ -318,7 +329,8 @@ class AttendeeSandbox(LoopbackSandbox):
     def _leave(self, bot: dict) -> dict:
         with self._lock:
             if bot["state"] not in LEAVABLE:
-                raise ApiError(400, {"error": f"Bot is in state {bot['state']} and cannot leave"})
+                raise ApiError(400, {"error": f"Bot is in state {bot['state']} but can only leave once it is joining "
+                                              "or in the meeting"})
         self.set_state(bot["id"], "leaving", "leave_requested", deliver=False)
         with self._lock:
             return self._serialize(bot)

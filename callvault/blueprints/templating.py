@@ -5,7 +5,8 @@ transcripts.links, …); only the thin glue a template needs is written here.
 """
 from flask import Flask, g
 
-from ..bots.reconcile import auto_record
+from ..bots.listing import words as bot_state_words
+from ..bots.reconcile import auto_record, auto_record_words
 from ..calendars import connections, push
 from ..calls.formats import clock
 from ..calls.render import markdown_to_safe_html, speaker_colour
@@ -44,6 +45,8 @@ GLOBALS = {
     "transcript_share_links": share_links,
     "export_targets": configured_targets,
     "bot_auto_record": auto_record,
+    "bot_auto_record_words": auto_record_words,
+    "bot_state_words": bot_state_words,
     "calendar_next_renewal": calendar_next_renewal,
     "calendars_needing_attention": calendars_needing_attention,
 }

@@ -19,7 +19,7 @@ import json
 import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Mapping
 
 from flask import current_app
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from .. import jsonbody, signals
 from ..extensions import db
 from ..logs import log_event
-from ..models import BOT_STATES, Bot, BotTransition, WebhookDelivery, utcnow
+from ..models import BOT_STATES, TRANSITION_SOURCES, Bot, BotDeparture, BotTransition, WebhookDelivery, utcnow
 from ..timeutil import parse_instant
 from ..webhooks import intake
 from ..webhooks.intake import Rejected, Verdict
@@ -45,6 +45,9 @@ RANK = {"missed": -1, "pending": 0, "scheduled": 1, "staged": 2, "ready": 3, "jo
         "joined_not_recording": 5, "joined_recording": 5, "joined_recording_paused": 5, "leaving": 6,
         "post_processing": 7, "ended": 8, "fatal_error": 8, "data_deleted": 8}
 LOCAL_FOR_REMOTE = {"ready": "joining", "data_deleted": "ended"}
+# Service states from which POST /leave is accepted (staged and earlier: refused, like PATCH and DELETE after scheduled).
+LEAVABLE = ("joining", "waiting_room", "joined_not_recording", "joined_recording", "joined_recording_paused")
+DEFAULT_MEETING = timedelta(hours=1)  # a meeting's length when its event has no end
 _rehearsing: ContextVar[bool] = ContextVar("bot_state_rehearsal", default=False)
 
 
@@ -59,15 +62,17 @@ def rehearsal():
         _rehearsing.reset(token)
 
 
-def change_state(bot: Bot, to: str, reason: str, at: datetime | None = None) -> bool:
-    """Move a bot to `to` and record why. The caller commits (a new bot is added and flushed here, so
-    that its id is known). False if it was there already."""
+def change_state(bot: Bot, to: str, reason: str, at: datetime | None = None, source: str = "us") -> bool:
+    """Move a bot to `to` and record why and who said so (`source`: webhook, poll or us). The caller
+    commits (a new bot is added and flushed here, so that its id is known). False if it was there already."""
     if to not in BOT_STATES:
         raise ValueError(f"{to!r} is not a bot state")
+    if source not in TRANSITION_SOURCES:
+        raise ValueError(f"{source!r} is not a transition source")
     if bot.state == to:
         return False
     at, before = at or utcnow(), bot.state
-    bot.transitions.append(BotTransition(from_state=before, to_state=to, reason=reason[:2000], at=at))
+    bot.transitions.append(BotTransition(from_state=before, to_state=to, reason=reason[:2000], at=at, source=source))
     bot.state, bot.state_reason, bot.state_changed_at = to, reason[:2000], at
     if not _rehearsing.get():
         if bot.id is None:  # a new bot: stored now, so that the log names it
@@ -79,8 +84,10 @@ def change_state(bot: Bot, to: str, reason: str, at: datetime | None = None) -> 
     return True
 
 
-def observe(bot: Bot, remote: dict | str, reason: str, at: datetime | None = None, now: datetime | None = None) -> bool:
-    """Record what the service says about the bot; True when our state changed."""
+def observe(bot: Bot, remote: dict | str, reason: str, at: datetime | None = None, now: datetime | None = None,
+            source: str = "us") -> bool:
+    """Record what the service says about the bot (in an answer to us, a poll or a webhook); True
+    when our state changed."""
     state = remote.get("state") if isinstance(remote, dict) else remote
     bot.last_remote_at = now or utcnow()
     if state not in RANK or state in ("missed", "pending"):
@@ -97,7 +104,13 @@ def observe(bot: Bot, remote: dict | str, reason: str, at: datetime | None = Non
         return False  # still not joining: it stays missed
     if RANK[local] < RANK.get(bot.state, 0):
         return False
-    return change_state(bot, local, reason, at)
+    return change_state(bot, local, reason, at, source=source)
+
+
+def meeting_end(bot: Bot) -> datetime:
+    """When the bot's meeting should be over: its event's end, else join_at + DEFAULT_MEETING."""
+    end = bot.event.end_at if bot.event is not None else None
+    return end if end is not None and end > bot.join_at else bot.join_at + DEFAULT_MEETING
 
 
 # --- webhooks ------------------------------------------------------------------------------------
@@ -149,12 +162,27 @@ def process_delivery(delivery: WebhookDelivery) -> None:
         return None
     bot = find_bot(payload.get("bot_id"), payload.get("bot_metadata"))
     if bot is None:
-        log_event("bot_webhook_unknown_bot", bot=str(payload.get("bot_id"))[:64])
+        if not _note_departure(payload.get("bot_id"), data.get("new_state")):
+            log_event("bot_webhook_unknown_bot", bot=str(payload.get("bot_id"))[:64])
         return None
     event = str(data.get("event_type") or "state change")[:100]
-    observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_instant(data.get("created_at")))
+    observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_instant(data.get("created_at")),
+            source="webhook")
     db.session.commit()
     return None
+
+
+def _note_departure(attendee_id, new_state) -> bool:
+    """News of a service bot we let go of: the dispatcher's next look at it starts from there."""
+    if not isinstance(attendee_id, str) or not isinstance(new_state, str) or new_state not in RANK:
+        return False
+    departure = db.session.scalars(select(BotDeparture).where(BotDeparture.attendee_id == attendee_id)).first()
+    if departure is None:
+        return False
+    if departure.remote_state not in RANK or RANK[new_state] >= RANK[departure.remote_state]:
+        departure.remote_state = new_state
+    db.session.commit()
+    return True
 
 
 def find_bot(attendee_id, metadata) -> Bot | None:

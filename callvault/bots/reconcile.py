@@ -1,32 +1,36 @@
 """Which events get bots, and one bot per meeting whoever's calendars it appears in.
 
 A meeting is its normalised URL plus its start time. An event wants a bot when it has a meeting
-URL, is neither cancelled nor deleted nor all-day, its calendar is connected, its owner records
-(pilot users by default, others when they chose "all" or "external" in Settings), the owner has
-not declined it, and someone else is invited (for "external": someone outside the owner's domains).
+URL, is neither cancelled nor deleted nor all-day, its calendar is connected, the owner has not
+declined it nor skipped it, and the owner records it: "all" (everyone's default, whatever way the
+calendar was connected), or "external" when someone outside the owner's domains is invited; "none"
+records only meetings the owner sent a bot to by hand.
 
 Reconciling looks at whole meetings, not single events, so the outcome does not depend on which
 copy changed first: a meeting with wanting events and no bot gets one (the bot of a copy that
 moved follows it, including from the past into the future); a bot whose meeting no copy wants
-any more is re-linked to another copy or cancelled. Nothing here calls the bot service: the
-dispatcher makes the service match the rows.
+any more is re-linked to another copy or cancelled — whatever its state, a bot in the meeting too
+(the dispatcher makes it leave). A meeting gets a bot as long as it has not ended. Nothing here
+calls the bot service: the dispatcher makes the service match the rows.
 """
 import hashlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import and_, or_, select
 
 from .. import signals
 from ..extensions import db
 from ..logs import log_event
-from ..models import AUTO_RECORD_CHOICES, Bot, BotPreference, Calendar, CalendarEvent, User, utcnow
+from ..models import AUTO_RECORD_CHOICES, Bot, BotEventChoice, BotPreference, Calendar, CalendarEvent, User, utcnow
 from ..queues import redis_lock
-from .lifecycle import PRE_JOIN, change_state, rehearsal
+from .lifecycle import DEFAULT_MEETING, IN_MEETING, PRE_JOIN, change_state, rehearsal
 
-MOVABLE = ("pending", "scheduled", "staged", "missed")  # a bot that can still follow its meeting
+# A bot that can still follow its meeting, or be cancelled with it (from joining on, its service bot leaves).
+MOVABLE = ("pending", "scheduled", "staged", "missed", "joining", "waiting_room", "joined_not_recording",
+           "joined_recording", "joined_recording_paused")
+EVENT_CHOICES = ("record", "skip")
 LOCK_KEY, LOCK_TTL_SECONDS, LOCK_WAIT_SECONDS = "callvault:bots:reconcile-lock", 120, 60
 
 
@@ -51,12 +55,25 @@ def meeting_key(url: str, start: datetime) -> str:
 # --- who wants a bot -----------------------------------------------------------------------------
 
 def auto_record(user: User, calendar: Calendar | None = None) -> str:
+    """The owner's choice; without one, every meeting with a link is recorded (like the original system)."""
     preference = BotPreference.query.filter_by(user_id=user.id).first()
-    if preference is not None:
-        return preference.auto_record
-    pilot = user.email.lower() in current_app.config["PILOT_USERS"] or (
-        calendar is not None and calendar.auth_method == "service_account")
-    return "all" if pilot else "none"
+    return preference.auto_record if preference is not None else "all"
+
+
+AUTO_RECORD_WORDS = {
+    "all": "a bot joins every meeting with a video link on your connected calendars",
+    "external": "a bot joins meetings with a video link that someone outside your company is invited to",
+    "none": "no bot joins your meetings unless you send one",
+}
+
+
+def auto_record_words(user: User) -> str:
+    """What will happen to a user's meetings, in a sentence (Settings, the calendar-connected page)."""
+    return AUTO_RECORD_WORDS[auto_record(user)]
+
+
+def event_choice(event_id: int) -> str | None:
+    return db.session.scalar(select(BotEventChoice.choice).where(BotEventChoice.event_id == event_id))
 
 
 def wants_bot(event: CalendarEvent, modes: dict | None = None) -> bool:
@@ -66,21 +83,33 @@ def wants_bot(event: CalendarEvent, modes: dict | None = None) -> bool:
     if not calendar.is_connected:
         return False
     user = calendar.user
-    modes = {} if modes is None else modes
-    if calendar.id not in modes:
-        modes[calendar.id] = auto_record(user, calendar)
-    if modes[calendar.id] == "none":
-        return False
     own = {calendar.account_email.lower(), user.email.lower()} | {h.email for h in user.host_emails}
-    emails = [a.get("email") for a in event.attendees or [] if isinstance(a, dict) and a.get("email")]
     if any(isinstance(a, dict) and a.get("email") in own and a.get("response") == "declined"
            for a in event.attendees or []):
         return False
-    others = [e for e in emails if e not in own]
-    if modes[calendar.id] == "external":
-        domains = {e.rsplit("@", 1)[-1] for e in own}
-        others = [e for e in others if e.rsplit("@", 1)[-1] not in domains]
-    return bool(others)
+    choice = event_choice(event.id)
+    if choice is not None:
+        return choice == "record"
+    modes = {} if modes is None else modes
+    if calendar.id not in modes:
+        modes[calendar.id] = auto_record(user, calendar)
+    if modes[calendar.id] != "external":
+        return modes[calendar.id] == "all"
+    domains = {e.rsplit("@", 1)[-1] for e in own}
+    emails = [a.get("email") for a in event.attendees or [] if isinstance(a, dict) and a.get("email")]
+    return any(e not in own and e.rsplit("@", 1)[-1] not in domains for e in emails)
+
+
+def set_event_choice(event: CalendarEvent, choice: str, user_id: int | None) -> None:
+    """An owner's word on one meeting (`record` or `skip`); the caller commits and reconciles."""
+    if choice not in EVENT_CHOICES:
+        raise ValueError(f"a meeting's choice must be one of {', '.join(EVENT_CHOICES)}")
+    row = db.session.scalars(select(BotEventChoice).where(BotEventChoice.event_id == event.id)).first()
+    if row is None:
+        row = BotEventChoice(event_id=event.id)
+        db.session.add(row)
+    row.choice, row.user_id = choice, user_id
+    db.session.flush()
 
 
 def set_auto_record(user: User, mode: str) -> None:
@@ -123,21 +152,18 @@ def reconcile_events(event_ids, now: datetime | None = None, dry_run: bool = Fal
 
 
 def ensure(days: int, now: datetime | None = None, dry_run: bool = False) -> Plan:
-    """Reconcile every meeting from the grace window until `days` ahead (`flask bots ensure`)."""
+    """Reconcile every meeting that has not ended, until `days` ahead (`flask bots ensure`)."""
     now = now or utcnow()
-    start = now - timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
     ids = db.session.scalars(select(CalendarEvent.id).where(
-        CalendarEvent.meeting_url.is_not(None), CalendarEvent.start_at >= start,
-        CalendarEvent.start_at < now + timedelta(days=days)))
+        CalendarEvent.meeting_url.is_not(None), not_over(now), CalendarEvent.start_at < now + timedelta(days=days)))
     bot_events = db.session.scalars(select(Bot.event_id).where(
-        Bot.event_id.is_not(None), Bot.state.in_(PRE_JOIN + ("missed",)), Bot.join_at >= start))
+        Bot.event_id.is_not(None), Bot.state.in_(MOVABLE), Bot.join_at >= now - timedelta(days=1)))
     return reconcile_events(set(ids) | set(bot_events), now, dry_run)
 
 
 def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
     plan, modes = Plan(), {}
-    grace = timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
-    holders = {key: _wanting_events(url, start, modes) for key, (url, start) in meetings.items()}
+    holders = {key: wanting_events(url, start, modes) for key, (url, start) in meetings.items()}
     query = (select(Bot).where(Bot.meeting_key.in_(list(meetings))).order_by(Bot.id).with_for_update()
              .execution_options(populate_existing=True))
     bots = {b.meeting_key: b for b in db.session.scalars(query)}
@@ -152,7 +178,7 @@ def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
             if holder is None:
                 plan.relinked.append(_describe(first))
             continue
-        if first.start_at < now - grace:
+        if event_end(first) <= now:
             continue  # too late to record: nothing is created for a meeting that is over
         mover = next((b for b in orphans if b.event_id in {e.id for e in events}), None)
         if mover is not None:
@@ -163,7 +189,7 @@ def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
             create_bot(key, first)
             plan.created.append(_describe(first))
     for bot in orphans:
-        if bot.state in PRE_JOIN:
+        if bot.state in PRE_JOIN + IN_MEETING:
             cancel_bot(bot)
             plan.cancelled.append(f"bot {bot.id} ({bot.title or bot.meeting_url})")
     db.session.flush()
@@ -173,7 +199,18 @@ def _reconcile(meetings: dict, now: datetime, dry_run: bool) -> Plan:
     return plan
 
 
-def _wanting_events(url: str, start: datetime, modes: dict) -> list[CalendarEvent]:
+def event_end(event: CalendarEvent) -> datetime:
+    return event.end_at if event.end_at is not None and event.end_at > event.start_at \
+        else event.start_at + DEFAULT_MEETING
+
+
+def not_over(now: datetime):
+    """Events whose meeting has not ended (an event without an end lasts DEFAULT_MEETING)."""
+    return or_(and_(CalendarEvent.end_at.is_not(None), CalendarEvent.end_at > now),
+               and_(CalendarEvent.end_at.is_(None), CalendarEvent.start_at > now - DEFAULT_MEETING))
+
+
+def wanting_events(url: str, start: datetime, modes: dict) -> list[CalendarEvent]:
     rows = db.session.scalars(select(CalendarEvent).where(CalendarEvent.meeting_url == url,
                                                           CalendarEvent.start_at == start)
                               .order_by(CalendarEvent.id))
@@ -189,10 +226,12 @@ def create_bot(key: str, event: CalendarEvent, at: datetime | None = None) -> Bo
     return bot
 
 
-def cancel_bot(bot: Bot, at: datetime | None = None) -> None:
-    """A bot no calendar wants any more; its meeting may be wanted again later, by a new bot."""
-    change_state(bot, "cancelled", "no calendar still wants this meeting (deleted, declined, or moved)", at=at)
-    bot.meeting_key = None
+def cancel_bot(bot: Bot, at: datetime | None = None,
+               reason: str = "no calendar still wants this meeting (deleted, declined, skipped or moved)") -> None:
+    """A bot no calendar wants any more; its meeting may be wanted again later, by a new bot.
+    Its service bot is deleted or asked to leave by the dispatcher."""
+    change_state(bot, "cancelled", reason, at=at)
+    bot.meeting_key, bot.send_now_at = None, None
 
 
 def _move(bot: Bot, key: str, event: CalendarEvent) -> None:
@@ -241,13 +280,12 @@ def on_calendar_disconnected(_sender, calendar_id: int) -> None:
 
 
 def events_of_calendar(calendar_id: int, now: datetime | None = None) -> list[int]:
-    """A calendar's events from the grace window on, and those of bots its events hold."""
-    start = (now or utcnow()) - timedelta(minutes=current_app.config["BOT_GRACE_MINUTES"])
+    """A calendar's events that have not ended, and those of bots its events hold."""
+    now = now or utcnow()
     ids = set(db.session.scalars(select(CalendarEvent.id).where(
-        CalendarEvent.calendar_id == calendar_id, CalendarEvent.start_at >= start,
-        CalendarEvent.meeting_url.is_not(None))))
+        CalendarEvent.calendar_id == calendar_id, not_over(now), CalendarEvent.meeting_url.is_not(None))))
     ids |= set(db.session.scalars(select(Bot.event_id).join(CalendarEvent, CalendarEvent.id == Bot.event_id).where(
-        CalendarEvent.calendar_id == calendar_id, Bot.state.in_(MOVABLE), Bot.join_at >= start)))
+        CalendarEvent.calendar_id == calendar_id, Bot.state.in_(MOVABLE), Bot.join_at >= now - timedelta(days=1))))
     return sorted(ids)
 
 
@@ -259,9 +297,9 @@ def events_of_user(user_id: int) -> list[int]:
     """Upcoming events of a user's calendars and of bots they hold (after an auto-record change)."""
     now = utcnow()
     ids = set(db.session.scalars(select(CalendarEvent.id).join(Calendar, Calendar.id == CalendarEvent.calendar_id)
-                                 .where(Calendar.user_id == user_id, CalendarEvent.start_at >= now,
+                                 .where(Calendar.user_id == user_id, not_over(now),
                                         CalendarEvent.meeting_url.is_not(None))))
     ids |= set(db.session.scalars(select(Bot.event_id).where(
-        Bot.owner_id == user_id, Bot.event_id.is_not(None), or_(Bot.state.in_(PRE_JOIN), and_(
+        Bot.owner_id == user_id, Bot.event_id.is_not(None), or_(Bot.state.in_(PRE_JOIN + IN_MEETING), and_(
             Bot.state == "missed", Bot.join_at >= now)))))
     return sorted(ids)

@@ -1,10 +1,11 @@
 """Bot figures for the health dashboard: bots by state per day (of join_at), missed or failed bots, a day's bots."""
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from ..extensions import db
 from ..models import Bot, BotTransition, User
+from .dispatcher import MAX_TRANSCRIPT_ATTEMPTS
 from .lifecycle import JOINED
 
 
@@ -31,14 +32,23 @@ def ended_count(start: datetime, end: datetime) -> int:
         Bot.join_at >= start, Bot.join_at < end, Bot.state == "ended"))
 
 
-FAILED = ("missed", "fatal_error")  # never joined; or failed, or stuck and given up
+# A bot in (or entering, or done with) its meeting: no other one is needed.
+BUSY = ("joining", "waiting_room", "leaving", "post_processing", "ended") + JOINED
+FAILED = ("missed", "fatal_error")  # the meeting ended with no bot; or failed, or stuck and given up
+# An ended bot whose transcript never arrived after every retry: nothing ends silently.
+TRANSCRIPT_LOST = and_(Bot.state == "ended", Bot.call_id.is_(None), Bot.transcript_attempts >= MAX_TRANSCRIPT_ATTEMPTS)
+
+
+def transcript_lost(bot: Bot) -> bool:
+    return bot.state == "ended" and bot.call_id is None and bot.transcript_attempts >= MAX_TRANSCRIPT_ATTEMPTS
 
 
 def missed(since: datetime, limit: int) -> list[tuple[Bot, str | None]]:
-    """Missed and failed bots (newest first) with their owner's email."""
+    """Missed and failed bots, and ended bots whose transcript never arrived (newest first), with their
+    owner's email."""
     return db.session.execute(
         select(Bot, User.email).outerjoin(User, User.id == Bot.owner_id)
-        .where(Bot.state.in_(FAILED), Bot.state_changed_at >= since)
+        .where(or_(Bot.state.in_(FAILED), TRANSCRIPT_LOST), Bot.state_changed_at >= since)
         .order_by(Bot.state_changed_at.desc(), Bot.id.desc()).limit(limit)).all()
 
 

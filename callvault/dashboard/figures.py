@@ -12,13 +12,14 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import exists, func, not_, select
 
 from ..bots import stats as bot_stats
+from ..bots.lifecycle import DEFAULT_MEETING, meeting_end
 from ..exports.outbox import configured_targets
 from ..extensions import db
 from ..calendars.connections import DISCONNECTED_BY_OWNER
 from ..models import (GAVE_UP, SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
                       OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery, utcnow)
 from ..queues import QUEUE_NAMES, scheduler_heartbeat_age
-from ..timeutil import EARLIEST, LATEST
+from ..timeutil import EARLIEST, LATEST, parse_instant
 
 MAX_FAILURE_DAYS = 90
 FAILURES_PER_KIND = 50
@@ -179,14 +180,20 @@ def pipeline(day: date) -> dict:
 
 # --- one day's events ---------------------------------------------------------------------------
 
-def attach_bots(items: list[dict], start, end) -> None:
-    """Give each calendar meeting of the day its `bot` ({id, state, join_at} or None) and `call_id`."""
+def attach_bots(items: list[dict], start, end, now: datetime | None = None) -> None:
+    """Give each calendar meeting of the day its `bot` ({id, state, join_at} or None), `call_id`, and
+    `can_send_now`: the meeting is running and no bot is in it (late join)."""
+    now = now or utcnow()
     bots = {(url, _iso(join_at)): bot for (url, join_at), bot in bot_stats.for_meetings(start, end).items()}
     for item in items:
         bot = bots.get((item["meeting_url"], item["start"]))
         item["bot"] = {"id": bot.id, "state": bot.state, "join_at": _iso(bot.join_at),
                        "reason": bot.state_reason} if bot else None
         item["call_id"] = bot.call_id if bot else None
+        begins, ends = parse_instant(item["start"]), parse_instant(item["end"])
+        running = begins is not None and begins <= now < (ends if ends and ends > begins else begins + DEFAULT_MEETING)
+        item["can_send_now"] = bool(item["meeting_url"] and not item["cancelled"] and running
+                                    and (bot is None or bot.state not in bot_stats.BUSY))
 
 
 def calendar_events(start, end) -> tuple[list[dict], bool]:
@@ -278,14 +285,32 @@ FAILURE_KINDS = {
 }
 
 
-def missed_bots(since) -> list[Failure] | None:
-    """Bots that never joined (missed) and bots that failed at the service or were given up stuck (fatal_error)."""
-    return [Failure("missed_bot", bot.state_changed_at,
-                    f"{'Failed: ' if bot.state == 'fatal_error' else ''}{bot.title or bot.meeting_url} at "
-                    f"{bot.join_at:%Y-%m-%d %H:%M} UTC ({email or 'no owner'})", bot.state_reason,
-                    Action("List recent bots", None, {}, "flask bots list --days 2") if bot.state == "fatal_error"
-                    else Action("Create missing bots", None, {}, "flask bots ensure --days 1"))
-            for bot, email in bot_stats.missed(since, FAILURES_PER_KIND)]
+def missed_bots(since, now: datetime | None = None) -> list[Failure] | None:
+    """Meetings that ended with no bot (missed), bots that failed at the service or were given up stuck
+    (fatal_error), and ended bots whose transcript never arrived — each with the action that fixes it."""
+    failures = []
+    for bot, email in bot_stats.missed(since, FAILURES_PER_KIND):
+        lost = bot_stats.transcript_lost(bot)
+        prefix = "Transcript never arrived: " if lost else ("Failed: " if bot.state == "fatal_error" else "")
+        detail = (f"{bot.transcript_attempts} tries: {bot.transcript_error}" if lost and bot.transcript_error
+                  else bot.state_reason)
+        failures.append(Failure("missed_bot", bot.state_changed_at,
+                                f"{prefix}{bot.title or bot.meeting_url} at {bot.join_at:%Y-%m-%d %H:%M} UTC "
+                                f"({email or 'no owner'})", detail, _bot_action(bot, lost, now or utcnow())))
+    return failures
+
+
+def _bot_action(bot, lost: bool, now: datetime) -> Action:
+    """What fixes a missed or failed bot: fetch again, send one now while the meeting runs, or the setting
+    that kept every bot out; otherwise its timeline on the Bots page says why."""
+    page = ("bots.detail", {"bot_id": bot.id})
+    if lost:
+        return Action("Fetch the transcript again", *page, f"flask bots retry-transcript {bot.id}")
+    if bot.event_id and now < meeting_end(bot):
+        return Action("Send a bot now: the meeting is still running", *page, f"flask bots send {bot.event_id}")
+    if "ATTENDEE_API_KEY" in (bot.state_reason or ""):
+        return Action("Set a valid ATTENDEE_API_KEY on the server: no bot can be sent without it", *page)
+    return Action("See why on the Bots page", *page)
 
 
 def disconnected_calendars(since) -> list[Failure]:
@@ -489,7 +514,7 @@ def summary(machinery_figures: dict, today: date | None = None) -> dict:
         "outgoing_webhooks": _count_by(OutgoingWebhook.status),
         "calendars": calendar_figures(),
         "bots": {"status": "ok", "total": sum(bot_by_state.values()), "missed": bot_by_state.get("missed", 0),
-                 "by_state": bot_by_state},
+                 "failed": bot_by_state.get("fatal_error", 0), "by_state": bot_by_state},
         "calls_per_day": calls_per_day(30, today),
         "machinery": machinery_figures,
     }

@@ -1,5 +1,6 @@
 """All models, importable from one place (Alembic sees them through this module)."""
-from .bots import AUTO_RECORD_CHOICES, BOT_STATES, Bot, BotPreference, BotTransition
+from .bots import (AUTO_RECORD_CHOICES, BOT_STATES, TRANSITION_SOURCES, Bot, BotDeparture, BotEventChoice,
+                   BotPreference, BotTransition)
 from .calendars import Calendar, CalendarCredential, CalendarEvent, WatchChannel
 from .calls import SOURCES, ActionItem, Call, Participant, TranscriptSegment
 from .exports import CallExport, ExportBundle, ExportBundleChunk, OutgoingWebhook
@@ -16,6 +17,7 @@ __all__ = [
     "SyncJobItem", "UTCDateTime", "utcnow", "ROLES", "ApiToken", "HostEmail", "User", "DELIVERY_STATES",
     "ProcessedWebhook", "WebhookDelivery", "CallExport", "ExportBundle", "ExportBundleChunk", "OutgoingWebhook",
     "Calendar", "CalendarCredential", "CalendarEvent", "WatchChannel", "CallEnrichment", "TranscriptChunk",
-    "AUTO_RECORD_CHOICES", "BOT_STATES", "Bot", "BotPreference", "BotTransition",
+    "AUTO_RECORD_CHOICES", "BOT_STATES", "Bot", "BotDeparture", "BotEventChoice", "BotPreference", "BotTransition",
+    "TRANSITION_SOURCES",
     "ACTIVE_STATES", "FINAL_STATES", "GAVE_UP", "WORK_STATES", "TrackedWork", "WorkStatus", "UserSession",
 ]

@@ -39,6 +39,9 @@ class Bot(db.Model):
     remote_meeting_url = db.Column(db.String(2048))
     last_remote_at = db.Column(UTCDateTime)  # last word from the service (answer, webhook or poll)
     last_error = db.Column(db.Text)
+    # Someone asked for a bot in the meeting now ("Send a bot now", `flask bots send`): the next
+    # dispatch sends one that joins at once, replacing a service bot that would join later.
+    send_now_at = db.Column(UTCDateTime)
     # The vault's side: the bot's own call and a Fathom recording of the same meeting.
     call_id = db.Column(db.Integer, db.ForeignKey("calls.id", ondelete="SET NULL"))
     fathom_call_id = db.Column(db.Integer, db.ForeignKey("calls.id", ondelete="SET NULL"))
@@ -51,6 +54,8 @@ class Bot(db.Model):
     owner = db.relationship("User")
     transitions = db.relationship("BotTransition", back_populates="bot", cascade="all, delete-orphan",
                                   order_by="BotTransition.id")
+    departures = db.relationship("BotDeparture", back_populates="bot", cascade="all, delete-orphan",
+                                 order_by="BotDeparture.id")
 
     @property
     def deduplication_key(self) -> str:
@@ -68,17 +73,58 @@ class BotTransition(db.Model):
     from_state = db.Column(db.String(32))
     to_state = db.Column(db.String(32), nullable=False)
     reason = db.Column(db.Text, nullable=False)
+    # Who told us: a webhook, a poll of the service, or us (a calendar change, a person, the dispatcher).
+    source = db.Column(db.String(16))
     at = db.Column(UTCDateTime, nullable=False, default=utcnow)
 
     bot = db.relationship("Bot", back_populates="transitions")
 
 
+TRANSITION_SOURCES = ("webhook", "poll", "us")
+
+
+class BotDeparture(db.Model):
+    """A service bot we let go of (its meeting was cancelled or moved, or it was given up) that must
+    not stay in a meeting: deleted while `scheduled`, asked to leave from `joining` on, and waited
+    for while `staged` (the service refuses both then). One row per service bot; the dispatcher
+    retries it until the service confirms or the bot has ended."""
+
+    __tablename__ = "bot_departures"
+
+    id = db.Column(db.Integer, primary_key=True)
+    bot_id = db.Column(db.Integer, db.ForeignKey("bots.id", ondelete="CASCADE"), nullable=False, index=True)
+    attendee_id = db.Column(db.String(64), nullable=False, unique=True)
+    reason = db.Column(db.Text, nullable=False)
+    remote_state = db.Column(db.String(32))
+    outcome = db.Column(db.String(32))  # deleted | left | ended | gone | given_up; NULL while still to do
+    attempts = db.Column(db.Integer, nullable=False, default=0)
+    last_error = db.Column(db.Text)
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+    done_at = db.Column(UTCDateTime, index=True)
+
+    bot = db.relationship("Bot", back_populates="departures")
+
+
+class BotEventChoice(db.Model):
+    """An owner's word on one meeting, over their auto-record setting: `skip` it, or `record` it
+    (a bot sent by hand)."""
+
+    __tablename__ = "bot_event_choices"
+
+    id = db.Column(db.Integer, primary_key=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("calendar_events.id", ondelete="CASCADE"), nullable=False,
+                         unique=True)
+    choice = db.Column(db.String(16), nullable=False)  # record | skip
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"))  # who chose
+    updated_at = db.Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class BotPreference(db.Model):
-    """A user's auto-record choice. No row: pilot users record all meetings, others none."""
+    """A user's auto-record choice. No row: all their meetings with a link are recorded."""
 
     __tablename__ = "bot_preferences"
 
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True)
-    auto_record = db.Column(db.String(16), nullable=False, default="none")  # all | external | none
+    auto_record = db.Column(db.String(16), nullable=False, default="all")  # all | external | none
     updated_at = db.Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)

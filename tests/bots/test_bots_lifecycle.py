@@ -138,9 +138,9 @@ def test_polling_catches_what_lost_webhooks_missed(bot_app, attendee, live_serve
 def test_a_late_webhook_revives_a_missed_bot_and_stale_news_is_ignored(bot_app, attendee, live_server, drain):
     bot_id, remote = scheduled_bot(bot_app, attendee, live_server)
     with bot_app.app_context():
-        tick(attendee, at(2, 11), stage=False)
+        tick(attendee, at(2, 31), stage=False)  # the meeting (2:00–2:30) ended and no bot joined
         assert bots()[0].state == "missed"
-    attendee.clock = at(2, 12)
+    attendee.clock = at(2, 32)
     staged = attendee.set_state(remote, "staged", "staged")
     joined = attendee.set_state(remote, "joined_recording", "bot_joined")
     drain()
@@ -160,14 +160,15 @@ def test_dashboard_figures_come_from_the_bots(bot_app, attendee, live_server, dr
         ada = bots()[0].owner_id
         cal = bots()[0].event.calendar_id
         sync_changed(event(cal, "Nobody came", at(3), url="https://zoom.us/j/81234567890"))
-        tick(attendee, at(3, 11), stage=False)
+        attendee.down = True  # the service is down until both meetings are over
+        tick(attendee, at(3, 31), stage=False)
         day = at(2).date()
         start, end = figures.day_bounds(day)
         assert figures.bots_scheduled_stage(start, end).count == 2
         assert figures.bots_joined_stage(start, end).count == 0
         found = figures.missed_bots(at(-24))
-        assert [f.kind for f in found] == ["missed_bot", "missed_bot"]  # the first also missed at 3:11
-        assert "no sign of joining" in found[0].detail
+        assert [f.kind for f in found] == ["missed_bot", "missed_bot"]  # the first also missed at 3:31
+        assert "before a bot could join" in found[0].detail
         listing = figures.events(day)
         with_bots = [e for e in listing["events"] if e.get("bot")]
         assert {e["bot"]["state"] for e in with_bots} == {"missed"}

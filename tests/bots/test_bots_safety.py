@@ -43,10 +43,13 @@ def test_a_bot_stuck_at_the_service_is_polled_once_more_then_given_up(bot_app, a
         assert [b.state for b in bots()] == ["joining", "post_processing", "post_processing"]
         assert [dispatcher.stuck_after(b) for b in bots()] == [at(5, 30), at(5, 30), at(6)]
 
-        polls = {r: attendee.count("GET", f"/api/v1/bots/{r}") for r in (joining, processing, ending)}
-        assert tick(attendee, at(5, 31)) == {"given_up": 2, "polled": 1}
-        assert {r: attendee.count("GET", f"/api/v1/bots/{r}") - n for r, n in polls.items()} == {
-            joining: 1, processing: 1, ending: 1}  # the first two one last time, the third as usual
+        polls = {r: attendee.count("GET", f"/api/v1/bots/{r}", status=200) for r in (joining, processing, ending)}
+        assert tick(attendee, at(5, 31)) == {"given_up": 2, "polled": 1, "departure_left": 1}
+        # The one still joining at the service is asked to leave; the one processing needs no leave.
+        assert attendee.count("POST", f"/api/v1/bots/{joining}/leave", status=200) == 1
+        assert attendee.count("POST", f"/api/v1/bots/{processing}/leave") == 0
+        assert {r: attendee.count("GET", f"/api/v1/bots/{r}", status=200) - n for r, n in polls.items()} == {
+            joining: 2, processing: 1, ending: 1}  # the first two one last time (+ the departure's look), the third as usual
         first, second, third = bots()
         assert (first.state, second.state, third.state) == ("fatal_error", "fatal_error", "post_processing")
         assert first.state_reason == (
@@ -56,9 +59,9 @@ def test_a_bot_stuck_at_the_service_is_polled_once_more_then_given_up(bot_app, a
         assert first.transitions[-1].from_state == "joining" and first.state_changed_at == at(5, 31)
 
         # On the dashboard's failures, marked failed and pointing at the bot list.
-        found = figures.missed_bots(at(-24))
+        found = figures.missed_bots(at(-24), now=at(6))
         assert [f.title.split(" at ")[0] for f in found] == ["Failed: Processing forever", "Failed: Joining forever"]
-        assert found[1].detail == first.state_reason and found[1].action.command == "flask bots list --days 2"
+        assert found[1].detail == first.state_reason and found[1].action.label == "See why on the Bots page"
         assert figures.failures(days=2, now=at(6))["counts"]["missed_bot"] == 2
 
         # The third (no known end) ends just before its own last poll: polled, ended, not given up.

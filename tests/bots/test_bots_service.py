@@ -109,7 +109,7 @@ def test_while_the_service_is_down_bots_wait_then_go_out_before_join_at(bot_app,
                                                                 at(2, 10).isoformat().replace("+00:00", "Z")}
 
 
-def test_an_outage_past_join_at_sends_the_bot_at_once_or_marks_it_missed(bot_app, attendee):
+def test_an_outage_past_join_at_sends_the_bot_at_once_or_marks_it_missed_once_the_meeting_ended(bot_app, attendee):
     bot_app.config["BOT_LEAD_MINUTES"] = 20
     with bot_app.app_context():
         ada = user("ada@acme.test")
@@ -125,10 +125,13 @@ def test_an_outage_past_join_at_sends_the_bot_at_once_or_marks_it_missed(bot_app
         assert second.state == "pending" and second.attendee_id is None
         attendee.fail_next(100, status=500)  # down again, this time for good
         tick(attendee, at(2, 15))
-        tick(attendee, at(2, 41))
+        tick(attendee, at(2, 41))  # the second meeting (2:30–3:00) still runs: still worth sending a bot
+        assert bots()[1].state == "pending"
+        tick(attendee, at(3, 1))
         first, second = bots()
-        assert second.state == "missed" and "never took the bot" in second.state_reason
-        assert "500" in second.state_reason and second.transitions[-1].at == at(2, 41)
+        assert second.state == "missed" and "the meeting ended" in second.state_reason
+        assert "never took a bot" in second.state_reason
+        assert "500" in second.state_reason and second.transitions[-1].at == at(3, 1)
 
 
 def test_https_public_url_subscribes_bot_level_webhooks(bot_app, attendee):

@@ -50,7 +50,7 @@ def test_demo_has_a_calendar_and_one_bot_per_meeting(app, runner):
                 assert call.source == "bot" and call.external_id == bot.attendee_id
                 assert call.segments.count() > 5 and call.participants
         missed = next(b for b in bots if b.state == "missed")
-        assert "no sign of joining" in missed.state_reason
+        assert "before a bot could join" in missed.state_reason
         cancelled = next(b for b in bots if b.state == "cancelled")
         assert cancelled.meeting_key is None and cancelled.event.is_cancelled
 

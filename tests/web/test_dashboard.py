@@ -197,7 +197,7 @@ def test_summary_figures(app, admin_client, member, make_call):
     assert len(per_day) == 30 and per_day[-1] == {"date": today.date().isoformat(), "count": 1}
     assert per_day[-3]["count"] == 2 and sum(p["count"] for p in per_day) == 3
     assert data["calendars"] == {"total": 0, "connected": 0, "disconnected": 0, "upcoming_events_with_link": 0}
-    assert data["bots"] == {"status": "ok", "total": 0, "missed": 0, "by_state": {}}
+    assert data["bots"] == {"status": "ok", "total": 0, "missed": 0, "failed": 0, "by_state": {}}
     machinery = data["machinery"]
     assert [q["name"] for q in machinery["queues"]] == ["webhooks", "sync", "calendar", "bots", "exports", "default"]
     assert machinery["scheduler"]["heartbeat_age_seconds"] is None and machinery["scheduler"]["stale"] is True
@@ -244,7 +244,7 @@ def test_the_page(admin_client, known_day, client):
     response = admin_client.get("/dashboard/?date=2026-11-02")
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Monday 02 November 2026" in body and "Meeting 2" in body and "not set up yet" in body
+    assert "Monday 02 November 2026" in body and "Meeting 2" in body and 'data-figure="bots-total"' in body and "not set up yet" not in body
     assert "Design review" in body and "https://zoom.us/j/123" in body and "no meeting link" in body
     assert "Gone" not in body and "Tomorrow" not in body
     assert 'hx-trigger="every 30s"' in body and "/dashboard/?date=2026-11-02" in body
