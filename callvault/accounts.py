@@ -49,6 +49,14 @@ def find_user(email: str) -> User:
     return user
 
 
+def has_host_email(user: User, email: str) -> bool:
+    try:
+        email = normalize_email(email)
+    except AccountError:
+        return False
+    return HostEmail.query.filter_by(user_id=user.id, email=email).first() is not None
+
+
 def add_host_email(user: User, email: str) -> HostEmail:
     email = normalize_email(email)
     existing = HostEmail.query.filter_by(email=email).first()

@@ -1,5 +1,5 @@
 """A user's own settings: host emails, personal API tokens and their personal Fathom webhook."""
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from .. import accounts
 from ..bots import reconcile
@@ -8,12 +8,13 @@ from .auth import login_required
 from .helpers import sentence
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+NEW_TOKEN_KEY = "new_api_token"  # shown once, on the page the create form redirects to
 
 
 @bp.get("/")
 @login_required
 def index():
-    return render_template("settings/index.html", new_token=None)
+    return render_template("settings/index.html", new_token=session.pop(NEW_TOKEN_KEY, None))
 
 
 def _do(action, done: str, errors, anchor: str = ""):
@@ -29,8 +30,12 @@ def _do(action, done: str, errors, anchor: str = ""):
 @bp.post("/host-emails")
 @login_required
 def add_host_email():
-    return _do(lambda: accounts.add_host_email(g.user, request.form.get("email", "")), "Host email added.",
-               accounts.AccountError)
+    email = request.form.get("email", "")
+    if accounts.has_host_email(g.user, email):
+        flash(f"{accounts.normalize_email(email)} is already one of your host emails.", "info")
+        return redirect(url_for("settings.index", _anchor="host-emails"))
+    return _do(lambda: accounts.add_host_email(g.user, email), "Host email added.", accounts.AccountError,
+               "#host-emails")
 
 
 @bp.post("/host-emails/remove")
@@ -43,8 +48,9 @@ def remove_host_email():
 @bp.post("/tokens")
 @login_required
 def create_token():
-    token = accounts.issue_api_token(g.user, request.form.get("name", "").strip() or "token")
-    return render_template("settings/index.html", new_token=token)
+    """Post/Redirect/Get: a reload of the page that shows the token does not mint another."""
+    session[NEW_TOKEN_KEY] = accounts.issue_api_token(g.user, request.form.get("name", "").strip() or "token")
+    return redirect(url_for("settings.index", _anchor="tokens"))
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
