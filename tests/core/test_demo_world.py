@@ -2,6 +2,9 @@
 periodic jobs keep it as `flask demo` made it instead of disconnecting the calendar and cancelling bots."""
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
+
+import requests
 
 from callvault.bots import dispatcher
 from callvault.demo import DEMO_EMAIL
@@ -26,7 +29,8 @@ def states(app) -> dict[int, str]:
         return {bot.id: bot.state for bot in Bot.query.all()}
 
 
-def test_demo_calendar_and_bots_survive_the_periodic_jobs(app_factory):
+def test_demo_calendar_and_bots_survive_the_periodic_jobs(app, app_factory):
+    # `app` empties the test database first
     app = app_factory(FATHOM_SANDBOX=True)
     world = app.extensions["demo_world"]
     world.player.stop()  # the test plays the meetings itself, below
@@ -57,6 +61,15 @@ def test_demo_calendar_and_bots_survive_the_periodic_jobs(app_factory):
         assert page.status_code == 302
         home = client.get("/", follow_redirects=True).get_data(as_text=True)
         assert "was disconnected" not in home
+
+        # Reconnect works too: the consent page of the sandbox approves as the demo account.
+        start = client.get("/dashboard/auth/google/")
+        assert start.status_code == 302, start.get_data(as_text=True)
+        back = requests.get(start.headers["Location"], allow_redirects=False, timeout=5)
+        target = urlsplit(back.headers["Location"])
+        assert client.get(f"{target.path}?{target.query}").status_code == 200
+        with app.app_context():
+            assert Calendar.query.filter_by(account_email=DEMO_EMAIL).one().is_connected
 
         # The meeting in progress ends at the bot service; the dispatcher polls it and stores its transcript.
         with app.app_context():
