@@ -8,6 +8,8 @@ STATE_LABELS = {
     "post_processing": "processing", "fatal_error": "failed", "data_deleted": "deleted",
     # connections and setup stages
     "needs_attention": "needs attention", "not_set_up": "not set up",
+    # meeting platforms
+    "google_meet": "Google Meet", "zoom": "Zoom", "teams": "Teams", "webex": "Webex",
 }
 
 
