@@ -14,7 +14,7 @@ from ..calendars import connections, lifecycle, oauth, push, sync
 from ..calendars.transport import CalendarError, NotConfigured
 from ..extensions import csrf, db
 from ..models import Calendar
-from .auth import safe_next, login_required, own_or_404
+from .auth import login_required, own_or_404, safe_next
 from .helpers import error_response, sentence
 
 bp = Blueprint("calendars", __name__)

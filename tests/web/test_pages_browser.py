@@ -83,6 +83,12 @@ def check_page(page, axe, url: str, name: str, errors: list[str]) -> list[str]:
         page.wait_for_selector("#fathom-meetings table")
     if response is None or response.status >= 400:
         problems.append(f"HTTP {response.status if response else 'no answer'}")
+    if page.locator("#find").count():  # find in transcript (call page and signed viewer)
+        page.fill("#find", page.eval_on_selector("#transcript .text", "e => e.textContent.trim().split(' ')[0]"))
+        page.wait_for_function("document.getElementById('find-count').textContent.includes(' of ')")
+        if page.locator("#transcript li:not([hidden]) mark").count() == 0:
+            problems.append("find in transcript marked nothing")
+        page.fill("#find", "")
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     if width > inner:
