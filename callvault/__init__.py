@@ -120,5 +120,8 @@ def configure_cli(app: Flask) -> None:
 
 def configure_sandbox(app: Flask) -> None:
     if app.config.get("FATHOM_SANDBOX"):
-        from sandboxes.fathom_demo import start_sandbox  # development only: the fakes live outside the product
+        # development only: the fakes live outside the product
+        from sandboxes.demo_world import start_calendar_and_bots
+        from sandboxes.fathom_demo import start_sandbox
         start_sandbox(app)
+        start_calendar_and_bots(app)

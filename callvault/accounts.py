@@ -103,6 +103,14 @@ def find_user(email: str) -> User:
 FATHOM_PROOF = "the user's own Fathom connection"
 
 
+def has_host_email(user: User, email: str) -> bool:
+    try:
+        email = normalize_email(email)
+    except AccountError:
+        return False
+    return HostEmail.query.filter_by(user_id=user.id, email=email).first() is not None
+
+
 def add_host_email(user: User, email: str, approval: str | None = None) -> HostEmail:
     """Add an address to the user: approved if an admin or operator adds it (`approval` says who,
     e.g. "approved by admin@example.com"), or if the user's own Fathom connection proves it;

@@ -11,6 +11,7 @@ from .bots.lifecycle import change_state
 from .calendars import meeting_urls
 from .calls.store import ActionItemData, CallData, ParticipantData, SegmentData, upsert_call
 from .extensions import db
+from .labels import state_label
 from .models import Bot, Calendar, CalendarEvent, User, utcnow
 
 DEMO_EMAIL = "demo@callvault.local"
@@ -276,7 +277,7 @@ def load_demo(only_if_empty: bool = False, calls: int = 40) -> str:
         states[bot.state] = states.get(bot.state, 0) + 1
     return (f"Demo loaded: {calls} meetings.\n"
             f"Calendar: Google · {DEMO_EMAIL} with {events} events from yesterday to 5 days ahead; "
-            f"{len(bots)} recording bots ({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}), "
+            f"{len(bots)} recording bots ({', '.join(f'{n} {state_label(s)}' for s, n in sorted(states.items()))}), "
             "auto-record set to all meetings.\n"
             f"Sign in at http://127.0.0.1:5000/login as {DEMO_EMAIL} with password: {password}\n"
             "(the password is shown only this once; `flask users create` makes more accounts)")

@@ -127,6 +127,14 @@ class AttendeeSandbox(LoopbackSandbox):
                 "speaker_is_host": False, "timestamp_ms": timestamp_ms, "duration_ms": duration_ms,
                 "transcription": {"transcript": text, "words": None}})
 
+    def adopt_bot(self, bot_id: str, meeting_url: str, join_at: datetime, state: str,
+                  deduplication_key: str | None = None, metadata: dict | None = None) -> None:
+        """A bot created before this sandbox started (the offline demo's), in the state it had reached."""
+        with self._lock:
+            self.bots[bot_id] = {"id": bot_id, "meeting_url": meeting_url, "bot_name": "CallVault",
+                                 "metadata": metadata, "join_at": iso(join_at), "deduplication_key": deduplication_key,
+                                 "state": state, "events": [], "webhooks": []}
+
     def webhook_payload(self, bot_id: str, trigger: str, data: dict) -> dict:
         with self._lock:
             bot = self.bots[bot_id]

@@ -58,6 +58,7 @@ class _Sandbox(LoopbackSandbox):
         self._access_tokens: dict[str, dict] = {}
         self._refresh_tokens: dict[str, dict] = {}
         self.token_lifetime_seconds = 3600
+        self.default_login_hint: str | None = None  # who the consent page approves for without a login_hint
         self._seq = 0  # a change counter: sync tokens and delta links remember how far they saw
 
     @property
@@ -83,6 +84,13 @@ class _Sandbox(LoopbackSandbox):
         with self._lock:
             self._access_tokens[token] = {"email": email, "scope": scope,
                                           "expires": time.monotonic() + self.token_lifetime_seconds}
+        return token
+
+    def issue_refresh_token(self, email: str, client_id: str, scope: str) -> str:
+        """A refresh token as an earlier consent would have granted it (the offline demo stores one)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh_tokens[token] = {"email": email, "client_id": client_id, "scope": scope}
         return token
 
     def expire_access_tokens(self) -> None:
@@ -130,7 +138,7 @@ class _Sandbox(LoopbackSandbox):
             return back(error="access_denied", error_description="The user did not consent.")
         if scope_needed not in (query.get("scope") or "").split():
             return back(error="invalid_scope")
-        email = query.get("login_hint")
+        email = query.get("login_hint") or self.default_login_hint
         if not email:
             return back(error="access_denied", error_description="no sandbox user: pass login_hint")
         code = secrets.token_urlsafe(24)

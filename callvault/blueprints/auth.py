@@ -59,7 +59,7 @@ def own_or_404(model, row_id: int):
     return row
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site paths: never an open redirect."""
     if not target:
         return url_for("calls.library")
@@ -73,7 +73,7 @@ def _safe_next(target: str | None) -> str:
 def login():
     if request.method == "GET":
         if g.user:
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         return render_template("auth/login.html", email="", next=request.args.get("next", ""))
     email = request.form.get("email", "")
     try:
@@ -89,7 +89,7 @@ def login():
     session["uid"] = user.id
     session["sid"] = accounts.start_session(user)
     session["signed_in_at"] = time.time()
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")

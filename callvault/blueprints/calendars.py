@@ -14,7 +14,7 @@ from ..calendars import connections, lifecycle, oauth, push, sync
 from ..calendars.transport import CalendarError, NotConfigured
 from ..extensions import csrf, db
 from ..models import Calendar
-from .auth import login_required, own_or_404
+from .auth import login_required, own_or_404, safe_next
 from .helpers import error_response, sentence
 
 bp = Blueprint("calendars", __name__)
@@ -113,6 +113,23 @@ def disconnect(calendar_id):
     lifecycle.disconnect(calendar)
     flash(f"{calendar.account_email} disconnected: push notifications stopped and its tokens deleted.", "info")
     return redirect(url_for("settings.index", _anchor="calendars"))
+
+
+DISMISSED_NOTICES = "dismissed_calendar_notices"
+
+
+def notice_key(calendar: Calendar) -> str:
+    """One disconnection of one calendar: dismissing it does not hide a later one."""
+    return f"{calendar.id}:{calendar.disconnected_at.isoformat() if calendar.disconnected_at else ''}"
+
+
+@bp.post("/calendars/<int:calendar_id>/dismiss-notice")
+@login_required
+def dismiss_notice(calendar_id):
+    """Hide the "calendar disconnected" banner for the rest of this session."""
+    calendar = own_or_404(Calendar, calendar_id)
+    session[DISMISSED_NOTICES] = sorted(set(session.get(DISMISSED_NOTICES, [])) | {notice_key(calendar)})
+    return redirect(safe_next(request.form.get("next")))
 
 
 # --- push receivers (senders cannot carry a CSRF token) ---------------------------------------------

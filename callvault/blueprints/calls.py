@@ -8,6 +8,7 @@ from ..search import listing
 from ..search import results as search_results
 from ..transcripts.view import transcript_lines
 from .auth import login_required
+from .helpers import attachment
 
 bp = Blueprint("calls", __name__)
 PAGE_SIZE = 25
@@ -57,4 +58,4 @@ def download(call_id, fmt):
     segments = call.segments.all()
     body = formats.render(call, segments, fmt, call_to_json(call, segments) if fmt == "json" else None)
     return Response(body, mimetype=formats.FORMATS[fmt], headers={
-        "Content-Disposition": f'attachment; filename="call-{call.id}.{fmt}"'})
+        "Content-Disposition": attachment(f"{formats.file_stem(call)}.{fmt}")})

@@ -6,6 +6,7 @@
 - `sentence(message)`: a service's message shown as written, only made to start and end like a sentence.
 """
 import functools
+from urllib.parse import quote
 
 from flask import g, jsonify, request
 
@@ -17,6 +18,13 @@ UNAUTHORIZED_ADMIN_SESSION = f"sign in as an admin, or send an admin's personal 
 FORBIDDEN = "this endpoint is for admins"
 SENTENCE_ENDS = (".", "!", "?", "…")
 CLOSERS = "\"')]»”’"
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download named `filename`: an ASCII fallback, and the real name
+    (accents and all) as RFC 6266's filename*."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # --- JSON errors -------------------------------------------------------------------------------------

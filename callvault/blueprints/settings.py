@@ -9,12 +9,13 @@ from .auth import login_required
 from .helpers import sentence
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+NEW_TOKEN_KEY = "new_api_token"  # shown once, on the page the create form redirects to
 
 
 @bp.get("/")
 @login_required
 def index():
-    return render_template("settings/index.html", new_token=None)
+    return render_template("settings/index.html", new_token=session.pop(NEW_TOKEN_KEY, None))
 
 
 def _do(action, done: str, errors, anchor: str = ""):
@@ -30,15 +31,19 @@ def _do(action, done: str, errors, anchor: str = ""):
 @bp.post("/host-emails")
 @login_required
 def add_host_email():
+    email = request.form.get("email", "")
+    if accounts.has_host_email(g.user, email):
+        flash(f"{accounts.normalize_email(email)} is already one of your host emails.", "info")
+        return redirect(url_for("settings.index", _anchor="host-emails"))
     try:
-        host_email = accounts.add_host_email(g.user, request.form.get("email", ""))
+        host_email = accounts.add_host_email(g.user, email)
     except accounts.AccountError as exc:
         flash(sentence(exc), "error")
     else:
         flash("Host email added." if host_email.is_approved else
               f"{host_email.email} is waiting for approval: recordings from it reach you once an admin approves "
               "it, or once your own Fathom connection shows it is your account.", "info")
-    return redirect(url_for("settings.index"))
+    return redirect(url_for("settings.index", _anchor="host-emails"))
 
 
 @bp.post("/host-emails/remove")
@@ -51,8 +56,9 @@ def remove_host_email():
 @bp.post("/tokens")
 @login_required
 def create_token():
-    token = accounts.issue_api_token(g.user, request.form.get("name", "").strip() or "token")
-    return render_template("settings/index.html", new_token=token)
+    """Post/Redirect/Get: a reload of the page that shows the token does not mint another."""
+    session[NEW_TOKEN_KEY] = accounts.issue_api_token(g.user, request.form.get("name", "").strip() or "token")
+    return redirect(url_for("settings.index", _anchor="tokens"))
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

@@ -3,7 +3,7 @@
 The functions live with what they are about (rendering in calls.render, share links in
 transcripts.links, …); only the thin glue a template needs is written here.
 """
-from flask import Flask, g
+from flask import Flask, g, session
 
 from ..bots.listing import words as bot_state_words
 from ..bots.reconcile import auto_record, auto_record_words
@@ -11,9 +11,11 @@ from ..calendars import connections, push
 from ..calls.formats import clock
 from ..calls.render import markdown_to_safe_html, speaker_colour
 from ..exports.outbox import configured_targets
+from ..labels import state_label
 from ..models import Calendar
 from ..safe_urls import http_url
 from ..transcripts.links import share_links
+from . import calendars as calendar_pages
 
 
 def clock_filter(ms):
@@ -28,9 +30,13 @@ def calendar_next_renewal(calendar: Calendar):
 
 
 def calendars_needing_attention() -> list[Calendar]:
-    """The signed-in user's calendars the provider disconnected (the banner on every page)."""
+    """The signed-in user's calendars the provider disconnected (the banner on every page), but for
+    those whose banner they dismissed this session."""
     user = g.get("user")
-    return connections.needing_attention(user) if user is not None else []
+    if user is None:
+        return []
+    dismissed = set(session.get(calendar_pages.DISMISSED_NOTICES, []))
+    return [c for c in connections.needing_attention(user) if calendar_pages.notice_key(c) not in dismissed]
 
 
 FILTERS = {
@@ -38,6 +44,7 @@ FILTERS = {
     "clock": clock_filter,
     # Every stored URL rendered as an href or src goes through this: anything but http(s) renders no link.
     "safe_url": http_url,
+    "state": state_label,
 }
 
 GLOBALS = {

@@ -6,6 +6,7 @@ from ..calls import formats
 from ..calls.serialize import call_to_json
 from ..transcripts import links
 from ..transcripts.view import transcript_lines
+from .helpers import attachment
 
 bp = Blueprint("transcripts", __name__, url_prefix="/dashboard/transcripts")
 
@@ -63,4 +64,4 @@ def download(meeting_id, fmt):
     segments = call.segments.all()
     body = formats.render(call, segments, fmt, call_to_json(call, segments) if fmt == "json" else None)
     return _viewer_headers(Response(body, mimetype=formats.FORMATS[fmt], headers={
-        "Content-Disposition": f'attachment; filename="call-{call.id}.{fmt}"'}))
+        "Content-Disposition": attachment(f"{formats.file_stem(call)}.{fmt}")}))

@@ -1,5 +1,6 @@
 """Transcript downloads: json, txt, md, vtt and srt, from one list of segments."""
 import json
+import re
 
 from ..models import Call, TranscriptSegment
 
@@ -31,6 +32,12 @@ def _cues(segments: list[TranscriptSegment]):
             end = segments[i + 1].start_ms if i + 1 < len(segments) else segment.start_ms + _LAST_CUE_MS
             end = max(end, segment.start_ms + 1)
         yield segment, end
+
+
+def file_stem(call: Call) -> str:
+    """A call's files are named for people: "2026-12-03 Weekly product sync" (downloads and the zip)."""
+    title = re.sub(r"[^\w .,()'&-]+", "_", call.title or "").strip(" ._")[:80] or "Untitled"
+    return f"{call.started_at:%Y-%m-%d} {title}"
 
 
 def _one_line(text: str) -> str:

@@ -6,7 +6,6 @@ A bundle is tracked work (`callvault/tracked_work.py`): the job claims it, heart
 batch of calls and every chunk, and finishes it; recovery fails it if the job's worker dies, so
 the page stops waiting.
 """
-import re
 import tempfile
 import zipfile
 from datetime import timedelta
@@ -48,8 +47,7 @@ def start(user: User, chosen_formats) -> ExportBundle:
 
 
 def _filename(call: Call, fmt: str) -> str:
-    title = re.sub(r"[^\w .,()'&-]+", "_", call.title).strip(" ._")[:80] or "Untitled"
-    return f"{fmt}/{call.started_at:%Y-%m-%d} {title} [{call.id}].{fmt}"
+    return f"{fmt}/{formats.file_stem(call)} [{call.id}].{fmt}"
 
 
 def build(bundle_id: int) -> str:

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..calls.render import speaker_colour
+from ..calls.render import SPEAKER_COLOURS
 from ..extensions import db
 from ..models import TranscriptSegment
 
@@ -23,7 +23,7 @@ def transcript_lines(call_id: int) -> list[Line]:
     colours: dict[str | None, int] = {}
     lines = []
     for speaker, text, start_ms in rows:
-        if speaker not in colours:
-            colours[speaker] = speaker_colour(speaker)
+        if speaker not in colours:  # in order of first words: up to SPEAKER_COLOURS speakers never share one
+            colours[speaker] = len(colours) % SPEAKER_COLOURS
         lines.append(Line(speaker or "Unknown", text or "", start_ms or 0, colours[speaker]))
     return lines

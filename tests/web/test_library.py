@@ -101,7 +101,9 @@ def test_settings_manage_host_emails_and_tokens(app, client, auth, member):
     page = client.get("/settings/").get_data(as_text=True)
     assert "max@work.example" in page
     response = client.post("/settings/tokens", data={"name": "zapier", "csrf_token": csrf_from(page)})
-    token = response.get_data(as_text=True).split('<code class="token">')[1].split("<")[0]
+    assert response.status_code == 302 and response.headers["Location"].endswith("/settings/#tokens")
+    shown = client.get("/settings/").get_data(as_text=True)
+    token = shown.split('<code class="token" id="new-token">')[1].split("<")[0]
     assert client.get("/api/v1/calls", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     with app.app_context():
         assert db.session.query(Call).count() == 0
