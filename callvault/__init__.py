@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_logging(app)
     configure_queues(app)
     configure_blueprints(app)
+    configure_mcp(app)
     configure_signals(app)
     configure_templates(app)
     configure_error_pages(app)
@@ -70,12 +71,18 @@ def configure_queues(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from .blueprints import (api, auth, calendars, calls, dashboard, exports, fathom, health, settings,
+    from .blueprints import (api, auth, calendars, calls, dashboard, exports, fathom, health, mcp_oauth, settings,
                              transcripts, webhook_pages, webhooks)
 
     for module in (auth, calls, settings, api, health, webhooks, webhook_pages, dashboard, transcripts, exports,
-                   fathom, calendars):
+                   fathom, calendars, mcp_oauth):
         app.register_blueprint(module.bp)
+
+
+def configure_mcp(app: Flask) -> None:
+    """The MCP server at POST /mcp, beside Flask in the same WSGI app (see mcp/http.py)."""
+    from .mcp import http
+    http.mount(app)
 
 
 def configure_signals(app: Flask) -> None:

@@ -5,10 +5,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from ..extensions import db
-from ..models import SOURCES, Call, User
+from ..models import SOURCES, Call, Participant, User
 
 
 class QueryError(ValueError):
@@ -21,6 +21,7 @@ class CallFilters:
     source: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    participant: str | None = None  # an email address (exact) or part of a name
 
 
 def visible_calls(user: User):
@@ -40,11 +41,12 @@ def get_call_for(user: User, call_id) -> Call | None:
     return db.session.scalars(visible_calls(user).where(Call.id == call_id)).first()
 
 
-def parse_filters(q=None, source=None, since=None, until=None) -> CallFilters:
+def parse_filters(q=None, source=None, since=None, until=None, participant=None) -> CallFilters:
     if source and source not in SOURCES:
         raise QueryError(f"source must be one of: {', '.join(SOURCES)}")
     return CallFilters(q=(q or "").strip()[:500], source=source or None,
-                       since=parse_datetime(since, "since"), until=parse_datetime(until, "until"))
+                       since=parse_datetime(since, "since"), until=parse_datetime(until, "until"),
+                       participant=(participant or "").strip()[:320] or None)
 
 
 def parse_datetime(value, name: str) -> datetime | None:
@@ -69,7 +71,19 @@ def filtered_calls(user: User, filters: CallFilters):
         query = query.where(Call.started_at >= filters.since)
     if filters.until:
         query = query.where(Call.started_at < filters.until)
+    if filters.participant:
+        query = query.where(Call.id.in_(select(Participant.call_id).where(person_matches(
+            Participant.name, Participant.email, filters.participant))))
     return query
+
+
+def person_matches(name_column, email_column, text: str):
+    """A person named by `text`: their email address (any case), or a part of their name."""
+    text = text.strip().lower()
+    if "@" in text:
+        return func.lower(email_column) == text
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(func.lower(name_column).like(pattern, escape="\\"), func.lower(email_column).like(pattern, escape="\\"))
 
 
 def encode_cursor(moment: datetime, row_id: int) -> str:

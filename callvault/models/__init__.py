@@ -5,6 +5,7 @@ from .calls import SOURCES, ActionItem, Call, Participant, TranscriptSegment
 from .exports import CallExport, ExportBundle, ExportBundleChunk, OutgoingWebhook
 from .fathom import FathomConnection
 from .jobs import SyncJob, SyncJobItem
+from .mcp_oauth import OAuthAuthorizationCode, OAuthClient, OAuthGrant, OAuthToken
 from .search import CallEnrichment, TranscriptChunk
 from .tracked import ACTIVE_STATES, FINAL_STATES, WORK_STATES, TrackedWork, WorkStatus
 from .types import UTCDateTime, utcnow
@@ -18,4 +19,5 @@ __all__ = [
     "Calendar", "CalendarCredential", "CalendarEvent", "WatchChannel", "CallEnrichment", "TranscriptChunk",
     "AUTO_RECORD_CHOICES", "BOT_STATES", "Bot", "BotPreference", "BotTransition",
     "ACTIVE_STATES", "FINAL_STATES", "WORK_STATES", "TrackedWork", "WorkStatus",
+    "OAuthAuthorizationCode", "OAuthClient", "OAuthGrant", "OAuthToken",
 ]

@@ -1,0 +1,129 @@
+"""The MCP server over Streamable HTTP inside the Flask/gunicorn web process, at POST /mcp.
+
+`mount(app)` (create_app's configure_mcp step) wraps `app.wsgi_app`: `/mcp` and its RFC 9728
+metadata go to the SDK's ASGI app, everything else to Flask, so the Procfile's gunicorn serves both.
+
+- Stateless (no session kept between requests) with JSON answers, so any web dyno or worker
+  answers any request.
+- The SDK checks the bearer token through `TokenVerifier` (personal API tokens and OAuth access
+  tokens, see oauth.verify_bearer), refuses tokens issued for another resource, answers 401 with
+  `WWW-Authenticate: Bearer resource_metadata=…`, and serves the protected-resource metadata.
+- The ASGI app runs on an event loop in a thread of its own, bridged by a2wsgi. a2wsgi runs no
+  ASGI lifespan, and the SDK's session manager needs its lifespan entered once, so the bridge
+  enters it itself, on first use in each process (lazily, under a lock; a forked worker gets its
+  own loop, since threads do not survive a fork).
+- Settings are read on first use, so PUBLIC_BASE_URL (the token audience, the allowed Host) is the
+  app's configuration at that moment.
+"""
+import asyncio
+import os
+import threading
+import time
+from urllib.parse import urlsplit
+
+import anyio
+from a2wsgi import ASGIMiddleware
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+
+from ..logs import log_event
+from . import oauth
+from .server import build_server
+
+MCP_PATH = "/mcp"
+METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+
+
+class TokenVerifier:
+    """The SDK's TokenVerifier: a bearer token → who it acts for (`subject` is the user id)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        bearer = await anyio.to_thread.run_sync(self._lookup, token)
+        if bearer is None:
+            return None
+        return AccessToken(token=token, client_id=bearer.client, scopes=[oauth.SCOPE], resource=bearer.resource,
+                           subject=str(bearer.user_id),
+                           expires_at=int(bearer.expires_at.timestamp()) if bearer.expires_at else None)
+
+    def _lookup(self, token: str):
+        with self.app.app_context():
+            return oauth.verify_bearer(token, self.app.config)
+
+
+def _acting_user_id() -> int | None:
+    token = get_access_token()
+    return int(token.subject) if token and token.subject else None
+
+
+def build_asgi_app(app):
+    config = app.config
+    base = urlsplit(config["PUBLIC_BASE_URL"])
+    server = build_server(app, _acting_user_id, token_verifier=TokenVerifier(app), auth=AuthSettings(
+        issuer_url=oauth.issuer(config), resource_server_url=oauth.resource_url(config),
+        required_scopes=[oauth.SCOPE], validate_token_resource=True))
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=[base.netloc],
+                                         allowed_origins=[f"{base.scheme}://{base.netloc}"])
+    return server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
+                                      transport_security=security,
+                                      max_request_body_size=config["MAX_CONTENT_LENGTH"])
+
+
+class _Bridge:
+    """The ASGI app on its event loop thread, its lifespan entered and held open."""
+
+    def __init__(self, asgi_app):
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="mcp-event-loop", daemon=True).start()
+        entered = threading.Event()
+        self._held = asyncio.run_coroutine_threadsafe(self._hold_lifespan(asgi_app, entered), self.loop)
+        if not entered.wait(30):
+            raise RuntimeError("the MCP server did not start")
+        self.wsgi = ASGIMiddleware(asgi_app, loop=self.loop)
+
+    @staticmethod
+    async def _hold_lifespan(asgi_app, entered: threading.Event):
+        async with asgi_app.router.lifespan_context(asgi_app):
+            entered.set()
+            await asyncio.Event().wait()  # for the life of the process
+
+
+class McpMount:
+    """WSGI middleware: the MCP paths to the SDK's app (bridged), the rest to `wsgi_app` (Flask)."""
+
+    def __init__(self, app, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+        self._lock = threading.Lock()
+        self._bridge: _Bridge | None = None
+        self._pid: int | None = None
+
+    def _current_bridge(self) -> _Bridge:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._bridge = _Bridge(build_asgi_app(self.app))
+                    self._pid = os.getpid()
+        return self._bridge
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path not in (MCP_PATH, METADATA_PATH):
+            return self.wsgi_app(environ, start_response)
+        started, seen = time.monotonic(), {}
+
+        def logged_start_response(status, headers, exc_info=None):
+            seen["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+        try:
+            return self._current_bridge().wsgi(environ, logged_start_response)
+        finally:
+            log_event("request", method=environ.get("REQUEST_METHOD"), path=path, status=seen.get("status"),
+                      ms=round((time.monotonic() - started) * 1000, 1))
+
+
+def mount(app) -> None:
+    app.wsgi_app = McpMount(app, app.wsgi_app)
