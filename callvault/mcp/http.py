@@ -4,7 +4,7 @@
 metadata go to the SDK's ASGI app, everything else to Flask, so the Procfile's gunicorn serves both.
 
 - Stateless (no session kept between requests) with JSON answers, so any web dyno or worker
-  answers any request.
+  answers any request; POST only (405 for GET's event stream and DELETE's session end).
 - The SDK checks the bearer token through `TokenVerifier` (personal API tokens and OAuth access
   tokens, see oauth.verify_bearer), refuses tokens issued for another resource, answers 401 with
   `WWW-Authenticate: Bearer resource_metadata=…`, and serves the protected-resource metadata.
@@ -113,16 +113,29 @@ class McpMount:
         path = environ.get("PATH_INFO", "")
         if path not in (MCP_PATH, METADATA_PATH):
             return self.wsgi_app(environ, start_response)
+        if path == MCP_PATH and environ.get("REQUEST_METHOD") != "POST":
+            # Stateless: no server-sent event stream to GET (it would hold a worker thread forever), no
+            # session to DELETE.
+            start_response("405 Method Not Allowed", [("Allow", "POST"), ("Content-Type", "application/json")])
+            return [b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": "Method not allowed: '
+                    b'this MCP server is stateless and answers POST only"}}']
+        return self._logged(environ, start_response)
+
+    def _logged(self, environ, start_response):
+        """The bridged answer, logged like Flask's requests once its body has been sent."""
         started, seen = time.monotonic(), {}
 
         def logged_start_response(status, headers, exc_info=None):
             seen["status"] = int(status.split(" ", 1)[0])
             return start_response(status, headers, exc_info)
+        body = self._current_bridge().wsgi(environ, logged_start_response)
         try:
-            return self._current_bridge().wsgi(environ, logged_start_response)
+            yield from body
         finally:
-            log_event("request", method=environ.get("REQUEST_METHOD"), path=path, status=seen.get("status"),
-                      ms=round((time.monotonic() - started) * 1000, 1))
+            if hasattr(body, "close"):
+                body.close()
+            log_event("request", method=environ.get("REQUEST_METHOD"), path=environ.get("PATH_INFO"),
+                      status=seen.get("status"), ms=round((time.monotonic() - started) * 1000, 1))
 
 
 def mount(app) -> None:

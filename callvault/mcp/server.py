@@ -37,7 +37,8 @@ Until = Annotated[str | None, Field(description="Only meetings that started befo
 Person = Annotated[str | None, Field(description="An email address, or part of a person's name", max_length=320)]
 Source = Annotated[Literal["fathom", "bot"] | None, Field(description="Where the recording came from")]
 Cursor = Annotated[str | None, Field(description="next_cursor from the previous page", max_length=500)]
-MeetingId = Annotated[int, Field(description="A meeting_id from search_meetings or list_meetings", ge=1)]
+MeetingId = Annotated[int, Field(description="A meeting_id from search_meetings or list_meetings", ge=1,
+                                 le=2**31 - 1)]
 
 
 def build_server(app, acting_user_id: Callable[[], int | None], **auth) -> MCPServer:
@@ -81,11 +82,11 @@ def build_server(app, acting_user_id: Callable[[], int | None], **auth) -> MCPSe
     async def get_transcript(
         meeting_id: MeetingId,
         start_segment: Annotated[int, Field(description="First segment index (0 is the start); use "
-                                                        "next_start_segment to read on", ge=0)] = 0,
+                                                        "next_start_segment to read on", ge=0, le=2**31 - 1)] = 0,
         start_seconds: Annotated[float | None, Field(description="Only lines spoken at or after this many "
-                                                                 "seconds into the meeting", ge=0)] = None,
+                                                                 "seconds into the meeting", ge=0, le=10**7)] = None,
         end_seconds: Annotated[float | None, Field(description="Only lines spoken before this many seconds "
-                                                               "into the meeting", gt=0)] = None,
+                                                               "into the meeting", gt=0, le=10**7)] = None,
         max_segments: Annotated[int, Field(description="Segments per page (a page also stops at about 40,000 "
                                                        "characters)", ge=1, le=500)] = 200,
     ) -> Annotated[CallToolResult, schemas.Transcript]:

@@ -19,7 +19,7 @@ from ..calls.queries import (CallFilters, QueryError, encode_cursor, decode_curs
 from ..calls.serialize import call_to_json
 from ..extensions import db
 from ..models import ActionItem, Call, TranscriptSegment, User
-from ..search import fulltext, listing, results
+from ..search import fulltext, listing, providers, results
 from ..transcripts import links
 
 MAX_TRANSCRIPT_CHARS = 40_000  # one page of a transcript: about 10,000 tokens, whatever max_segments says
@@ -82,8 +82,9 @@ def search_meetings(user: User, query: str, since=None, until=None, participant=
                           "text": "".join(text for text, _ in hit.passage.pieces)})
         hits.append({**_meeting_brief(hit.call), "matching_lines": lines, "more_matching_lines": hit.more_lines,
                      "summary_excerpt": "".join(text for text, _ in hit.summary) if hit.summary else None})
+    off = providers.semantic_off_reason(current_app.config)  # setup advice for admins, not for the assistant
     return {"query": filters.q, "hits": hits, "total": page.total, "next_cursor": page.next_cursor,
-            "note": page.semantic_note}
+            "note": page.semantic_note if page.semantic_note != off else None}
 
 
 def search_text(data: dict) -> str:
