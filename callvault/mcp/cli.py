@@ -10,7 +10,6 @@ from flask.cli import AppGroup
 
 from .. import accounts
 from ..cli_support import clear_errors
-from .server import build_server
 
 mcp = AppGroup("mcp", help="The MCP server for AI assistants.")
 
@@ -24,5 +23,6 @@ def serve(email):
     if not user.is_active:
         raise click.ClickException(f"{user.email} is deactivated")
     user_id = user.id
+    from .server import build_server  # the SDK loads only for this command
     server = build_server(current_app._get_current_object(), lambda: user_id)
     anyio.run(server.run_stdio_async)

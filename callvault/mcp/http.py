@@ -13,7 +13,8 @@ metadata go to the SDK's ASGI app, everything else to Flask, so the Procfile's g
   enters it itself, on first use in each process (lazily, under a lock; a forked worker gets its
   own loop, since threads do not survive a fork).
 - Settings are read on first use, so PUBLIC_BASE_URL (the token audience, the allowed Host) is the
-  app's configuration at that moment.
+  app's configuration at that moment. The SDK (asgi.py) is imported then too, so processes that never
+  serve /mcp (the worker, `flask` commands) do not load it.
 """
 import asyncio
 import os
@@ -21,62 +22,18 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import anyio
-from a2wsgi import ASGIMiddleware
-from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
-from mcp.server.transport_security import TransportSecuritySettings
-
 from ..logs import log_event
-from . import oauth
-from .server import build_server
+from .oauth import MCP_PATH
 
-MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
-
-
-class TokenVerifier:
-    """The SDK's TokenVerifier: a bearer token → who it acts for (`subject` is the user id)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        bearer = await anyio.to_thread.run_sync(self._lookup, token)
-        if bearer is None:
-            return None
-        return AccessToken(token=token, client_id=bearer.client, scopes=[oauth.SCOPE], resource=bearer.resource,
-                           subject=str(bearer.user_id),
-                           expires_at=int(bearer.expires_at.timestamp()) if bearer.expires_at else None)
-
-    def _lookup(self, token: str):
-        with self.app.app_context():
-            return oauth.verify_bearer(token, self.app.config)
-
-
-def _acting_user_id() -> int | None:
-    token = get_access_token()
-    return int(token.subject) if token and token.subject else None
-
-
-def build_asgi_app(app):
-    config = app.config
-    base = urlsplit(config["PUBLIC_BASE_URL"])
-    server = build_server(app, _acting_user_id, token_verifier=TokenVerifier(app), auth=AuthSettings(
-        issuer_url=oauth.issuer(config), resource_server_url=oauth.resource_url(config),
-        required_scopes=[oauth.SCOPE], validate_token_resource=True))
-    security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=[base.netloc],
-                                         allowed_origins=[f"{base.scheme}://{base.netloc}"])
-    return server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
-                                      transport_security=security,
-                                      max_request_body_size=config["MAX_CONTENT_LENGTH"])
 
 
 class _Bridge:
     """The ASGI app on its event loop thread, its lifespan entered and held open."""
 
     def __init__(self, asgi_app):
+        from a2wsgi import ASGIMiddleware
+
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="mcp-event-loop", daemon=True).start()
         entered = threading.Event()
@@ -105,6 +62,7 @@ class McpMount:
         if self._pid != os.getpid():
             with self._lock:
                 if self._pid != os.getpid():
+                    from .asgi import build_asgi_app
                     self._bridge = _Bridge(build_asgi_app(self.app))
                     self._pid = os.getpid()
         return self._bridge

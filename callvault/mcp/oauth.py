@@ -35,6 +35,7 @@ from ..logs import log_event
 from ..models import OAuthAuthorizationCode, OAuthClient, OAuthGrant, OAuthToken, User, utcnow
 from ..models.mcp_oauth import secret_hash
 
+MCP_PATH = "/mcp"
 SCOPE = "meetings:read"
 SCOPE_DESCRIPTION = "Search and read the meetings you can see in CallVault: transcripts, summaries, action items"
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
@@ -48,7 +49,7 @@ LAST_USED_EVERY = timedelta(minutes=5)  # how often a grant's "last used" is wri
 
 def resource_url(config) -> str:
     """The MCP endpoint: the one resource (RFC 8707 audience) CallVault's tokens are issued for."""
-    return config["PUBLIC_BASE_URL"] + "/mcp"
+    return config["PUBLIC_BASE_URL"] + MCP_PATH
 
 
 def issuer(config) -> str:
