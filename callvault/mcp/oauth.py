@@ -44,6 +44,9 @@ CODE_LIFETIME = timedelta(minutes=5)
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 REFUSED_SCHEMES = ("javascript", "data", "file", "vbscript", "about", "blob")
+TEXT_METADATA = ("client_name", "scope", "token_endpoint_auth_method", "client_uri", "logo_uri", "tos_uri",
+                 "policy_uri", "jwks_uri", "software_id", "software_version")
+LIST_METADATA = ("redirect_uris", "grant_types", "response_types", "contacts")
 LAST_USED_EVERY = timedelta(minutes=5)  # how often a grant's "last used" is written
 
 
@@ -120,14 +123,14 @@ def check_redirect_uri(uri) -> str | None:
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if parts.fragment:
-        return "a redirect URI cannot have a fragment (#…)"
+        return "a redirect URI cannot have a fragment"
     if scheme == "https" and parts.netloc:
         return None
     if scheme == "http":
         return None if parts.hostname in LOOPBACK_HOSTS else "http redirect URIs must be on loopback (127.0.0.1, " \
                                                               "localhost or [::1]); use https"
     if not scheme or scheme in REFUSED_SCHEMES:
-        return f"{uri!r} is not a redirect URI this server accepts"
+        return "redirect URIs must be https, http on loopback, or an app's own scheme"
     return None  # an app's own scheme (com.example.app:/callback, cursor://…)
 
 
@@ -162,7 +165,14 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
             problem = check_redirect_uri(uri)
             if problem:
                 raise InvalidRedirectURIError(problem)
-        metadata = super().extract_client_metadata(request)
+        for key, value in data.items():
+            if key in TEXT_METADATA and not isinstance(value, str) or key in LIST_METADATA and not (
+                    isinstance(value, list) and all(isinstance(item, str) for item in value)):
+                raise InvalidClientMetadataError(f"{key} must be {'text' if key in TEXT_METADATA else 'a list of text'}")
+        try:
+            metadata = super().extract_client_metadata(request)
+        except (ValueError, TypeError):  # Authlib will not build an error whose text quotes the client's input
+            raise InvalidClientMetadataError("the client metadata is not valid (RFC 7591)") from None
         metadata.setdefault("grant_types", ["authorization_code"])
         metadata.setdefault("response_types", ["code"])
         metadata.setdefault("token_endpoint_auth_method", "client_secret_basic")
@@ -171,7 +181,7 @@ class ClientRegistrationEndpoint(_RegistrationEndpoint):
         if not set(metadata["grant_types"]) <= {"authorization_code", "refresh_token"}:
             raise InvalidClientMetadataError("grant_types can be authorization_code and refresh_token")
         if metadata["response_types"] != ["code"]:
-            raise InvalidClientMetadataError("response_types must be [\"code\"]")
+            raise InvalidClientMetadataError("response_types must be code")
         if metadata["token_endpoint_auth_method"] not in AUTH_METHODS:
             raise InvalidClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
         return metadata
