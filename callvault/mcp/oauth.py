@@ -368,7 +368,7 @@ class RevocationEndpoint(_RevocationEndpoint):
 # --- Settings: the clients a person granted ------------------------------------------------------------------
 
 def grants_of(user: User) -> list[OAuthGrant]:
-    """The person's grants that still have a usable token (or a pending code), newest first."""
+    """The clients the person approved and has not disconnected, newest first."""
     return list(db.session.scalars(db.select(OAuthGrant).where(OAuthGrant.user_id == user.id)
                                    .order_by(OAuthGrant.created_at.desc(), OAuthGrant.id.desc())))
 

@@ -114,7 +114,7 @@ def build_server(app, acting_user_id: Callable[[], int | None], **auth) -> MCPSe
 
 
 def _run(app, name: str, user_id: int, service, render, arguments: dict) -> CallToolResult:
-    started, outcome = time.monotonic(), "ok"
+    started, outcome = time.monotonic(), "error"
     with app.app_context():
         try:
             user = db.session.get(User, user_id)
@@ -126,12 +126,8 @@ def _run(app, name: str, user_id: int, service, render, arguments: dict) -> Call
             except tools.ToolInputError as exc:
                 outcome = "bad_input"
                 raise ToolError(str(exc)) from None
+            outcome = "ok"
             return CallToolResult(content=[TextContent(type="text", text=render(data))], structured_content=data)
-        except ToolError:
-            raise
-        except Exception:
-            outcome = "error"
-            raise
         finally:
             log_event("mcp_tool", tool=name, user_id=user_id, outcome=outcome,
                       ms=round((time.monotonic() - started) * 1000, 1))
