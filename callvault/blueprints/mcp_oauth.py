@@ -8,6 +8,7 @@ signed-in page with CSRF.
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 
 from ..extensions import csrf
@@ -25,6 +26,16 @@ def _urls() -> dict:
     return {name: base + url_for(f"mcp_oauth.{name}") for name in ("authorize", "token", "register", "revoke")}
 
 
+class Issuer(IssuerParameter):
+    """RFC 9207: every authorization response names the issuer (against mix-up attacks)."""
+
+    def __init__(self, issuer: str):
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
 def authorization_server() -> AuthorizationServer:
     """The app's Authlib server, built on first use (it reads PUBLIC_BASE_URL then)."""
     server = current_app.extensions.get("mcp_oauth_server")
@@ -39,6 +50,7 @@ def authorization_server() -> AuthorizationServer:
         refresh_grant = type("RefreshGrant", (oauth.RefreshTokenGrant,), {"config": config})
         server.register_grant(code_grant, [oauth.PkceS256(required=True)])
         server.register_grant(refresh_grant)
+        server.register_extension(Issuer(oauth.issuer(config)))
         metadata = oauth.server_metadata(config, _urls())
         server.register_endpoint(oauth.ClientRegistrationEndpoint(server, lambda: metadata))
         server.register_endpoint(oauth.RevocationEndpoint(server))
@@ -92,7 +104,9 @@ def authorize():
         grant = server.get_consent_grant(end_user=g.user)
     except OAuth2Error as error:
         if error.redirect_uri:  # a known client's registered redirect URI: the error goes back to the client
-            return server.handle_error_response(None, error)
+            response = server.handle_error_response(None, error)
+            Issuer(oauth.issuer(current_app.config)).add_issuer_parameter(server, response)
+            return response
         return render_template("mcp/consent_error.html", error=error), 400  # never redirect anywhere else
     if request.method == "GET":
         return render_template("mcp/consent.html", client=grant.client, redirect_uri=grant.redirect_uri,

@@ -48,7 +48,7 @@ def test_full_flow_with_the_sdk_oauth_client(app, mcp_server, member):
         answered.update(await anyio.to_thread.run_sync(browser.consent, authorization_url))
 
     async def callback_handler() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult(code=answered["code"], state=answered.get("state"))
+        return AuthorizationCodeResult(code=answered["code"], state=answered.get("state"), iss=answered.get("iss"))
 
     provider = OAuthClientProvider(
         server_url=url + "/mcp", storage=storage, redirect_handler=redirect_handler, callback_handler=callback_handler,
@@ -108,7 +108,7 @@ def test_pkce_s256_is_required_and_checked(mcp_server, member):
         response = browser.session.get(url_without, allow_redirects=False)
         assert response.status_code == 302
         params = redirected_params(response.headers["Location"])
-        assert params["error"] == "invalid_request" and params["state"] == "st-123"
+        assert params["error"] == "invalid_request" and params["state"] == "st-123" and params["iss"] == url
 
     verifier, challenge = pkce_pair()
     params = browser.consent(authorize_url(url, client_id, challenge))
@@ -130,7 +130,7 @@ def test_codes_are_single_use_and_tokens_bound_to_this_server(mcp_server, member
 
     verifier, challenge = pkce_pair()
     params = browser.consent(authorize_url(url, client_id, challenge))
-    assert params["state"] == "st-123"
+    assert params["state"] == "st-123" and params["iss"] == url  # RFC 9207
     form = dict(grant_type="authorization_code", code=params["code"], redirect_uri=REDIRECT_URI, client_id=client_id,
                 code_verifier=verifier)
     retargeted = token(url, **form, resource="https://other.example/mcp")
