@@ -22,10 +22,6 @@ def over_http(url: str, token: str | None, work):
     return with_client(lambda: http_client(url, token), work)
 
 
-async def call(client, name: str, arguments: dict):
-    return await client.call_tool(name, arguments)
-
-
 def store_call(app, owner_id: int, lines: list[str] | None = None, action_items=(), **kwargs) -> int:
     """A call like tests.support.calls.sample_call, with these transcript lines (5 s apart, two speakers)."""
     from callvault.calls.store import ActionItemData, SegmentData, upsert_call
