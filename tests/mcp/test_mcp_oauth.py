@@ -8,7 +8,7 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 
-from tests.support.mcp import over_http, store_call
+from tests.support.mcp import over_http, run_async, store_call
 from tests.support.oauth import (REDIRECT_URI, Browser, authorize_url, grant_tokens, pkce_pair, redirected_params,
                                  register, token)
 from tests.support.web import csrf_from
@@ -61,7 +61,7 @@ def test_full_flow_with_the_sdk_oauth_client(app, mcp_server, member):
             found = await client.call_tool("search_meetings", {"query": "onboarding"})
             return found
 
-    found = anyio.run(work)
+    found = run_async(work)
     assert [h["meeting_id"] for h in found.structured_content["hits"]] == [call]
     first = storage.tokens
     assert first.access_token.startswith("cvo_") and first.refresh_token.startswith("cvr_")

@@ -1,4 +1,6 @@
 """Talking to CallVault's MCP server with the official SDK's client, over HTTP (a live server) or stdio."""
+from concurrent.futures import ThreadPoolExecutor
+
 import anyio
 import httpx2
 from mcp import Client
@@ -10,12 +12,19 @@ def http_client(url: str, token: str | None) -> Client:
     return Client(streamable_http_client(url + "/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=30)))
 
 
+def run_async(main):
+    """`anyio.run(main)` in a thread of its own: the main thread may already run an event loop (Playwright's
+    sync API keeps one there once a browser test has run)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, main).result()
+
+
 def with_client(client_factory, work):
     """Run `await work(client)` in a fresh event loop with a connected client; return its result."""
     async def main():
         async with client_factory() as client:
             return await work(client)
-    return anyio.run(main)
+    return run_async(main)
 
 
 def over_http(url: str, token: str | None, work):
