@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_queues(app)
     configure_request_parsing(app)
     configure_blueprints(app)
+    configure_mcp(app)
     configure_signals(app)
     configure_templates(app)
     configure_error_pages(app)
@@ -84,11 +85,17 @@ def configure_request_parsing(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from .blueprints import (accounts_admin, api, auth, bots, calendars, calls, dashboard, exports, fathom, health,
-                             openapi, settings, transcripts, webhook_pages, webhooks)
+                             mcp_oauth, openapi, settings, transcripts, webhook_pages, webhooks)
 
     for module in (auth, calls, settings, api, openapi, health, webhooks, webhook_pages, dashboard, transcripts,
-                   exports, fathom, calendars, bots, accounts_admin):
+                   exports, fathom, calendars, bots, accounts_admin, mcp_oauth):
         app.register_blueprint(module.bp)
+
+
+def configure_mcp(app: Flask) -> None:
+    """The MCP server at POST /mcp, beside Flask in the same WSGI app (see mcp/http.py)."""
+    from .mcp import http
+    http.mount(app)
 
 
 def configure_signals(app: Flask) -> None:

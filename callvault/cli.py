@@ -90,10 +90,11 @@ def register_cli(app: Flask) -> None:
     from .calendars.cli import calendars, watch_channels
     from .exports.cli import exports
     from .fathom.cli import fathom
+    from .mcp.cli import mcp
     from .search.cli import search
     from .transcripts.cli import transcripts
     from .webhooks.cli import webhooks
 
     for command in (users, keys, demo_command, exports, transcripts, webhooks, fathom, search, calendars,
-                    watch_channels, bots):
+                    watch_channels, bots, mcp):
         app.cli.add_command(command)

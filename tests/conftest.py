@@ -41,6 +41,7 @@ pytest_plugins = [
     "tests.fixtures.calendars",
     "tests.fixtures.bots",
     "tests.fixtures.webhooks",
+    "tests.fixtures.mcp",
 ]
 
 # Where a development app keeps its secrets and database (Flask's instance path for the package).

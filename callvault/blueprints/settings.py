@@ -1,10 +1,14 @@
-"""A user's own settings: host emails, personal API tokens, their personal Fathom webhook, the password
-and signed-in sessions."""
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+"""A user's own settings: host emails, personal API tokens, their personal Fathom webhook, the password,
+signed-in sessions and AI assistants."""
+import json
+from pathlib import Path
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from .. import accounts
 from ..bots import reconcile
 from ..fathom import webhooks as fathom_webhooks
+from ..mcp import oauth as mcp_oauth
 from .auth import login_required
 from .helpers import sentence
 
@@ -15,7 +19,30 @@ NEW_TOKEN_KEY = "new_api_token"  # shown once, on the page the create form redir
 @bp.get("/")
 @login_required
 def index():
-    return render_template("settings/index.html", new_token=session.pop(NEW_TOKEN_KEY, None))
+    return render_template("settings/index.html", new_token=session.pop(NEW_TOKEN_KEY, None),
+                           assistant=_assistant())
+
+
+def _assistant() -> dict:
+    """The "Connect an AI assistant" card: the MCP address, configurations to copy, the granted clients."""
+    url = mcp_oauth.resource_url(current_app.config)
+    root = Path(current_app.root_path).parent
+    local = {"mcpServers": {"callvault": {
+        "command": str(root / ".venv" / "bin" / "flask"),
+        "args": ["--app", str(root / "app.py"), "mcp", "serve", "--user", g.user.email]}}}
+    return {
+        "url": url,
+        "remote_configs": [
+            ("Claude Code", f"claude mcp add --transport http callvault {url}"),
+            ("JSON configuration (Cursor, VS Code, Windsurf…)",
+             json.dumps({"mcpServers": {"callvault": {"type": "http", "url": url}}}, indent=2)),
+            ("With a personal API token instead of signing in",
+             json.dumps({"mcpServers": {"callvault": {"type": "http", "url": url, "headers": {
+                 "Authorization": "Bearer <your personal API token>"}}}}, indent=2)),
+        ],
+        "local_config": json.dumps(local, indent=2),
+        "grants": mcp_oauth.grants_of(g.user),
+    }
 
 
 def _do(action, done: str, errors, anchor: str = ""):
@@ -65,6 +92,17 @@ def create_token():
 @login_required
 def revoke_token(token_id):
     return _do(lambda: accounts.revoke_api_token(g.user, token_id), "Token revoked.", accounts.AccountError)
+
+
+@bp.post("/assistants/<int:grant_id>/revoke")
+@login_required
+def revoke_assistant(grant_id):
+    grant = mcp_oauth.revoke_grant(g.user, grant_id)
+    if grant is None:
+        flash("That assistant is not connected (any more).", "error")
+    else:
+        flash(f"{grant.client.display_name} is disconnected: its access ends now.", "info")
+    return redirect(url_for("settings.index") + "#ai-assistant")
 
 
 @bp.post("/fathom-webhook")

@@ -5,11 +5,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from ..extensions import db
 from ..ids import MAX_ID, parse_id
-from ..models import SOURCES, Call, User
+from ..models import SOURCES, Call, Participant, User
 from ..timeutil import EARLIEST, LATEST, as_utc
 
 MAX_CURSOR_LENGTH = 200  # the cursors this server gives out are about 60 characters
@@ -25,6 +25,7 @@ class CallFilters:
     source: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    participant: str | None = None  # an email address (exact) or part of a name
 
 
 def visible_calls(user: User):
@@ -43,11 +44,12 @@ def get_call_for(user: User, call_id) -> Call | None:
     return db.session.scalars(visible_calls(user).where(Call.id == call_id)).first()
 
 
-def parse_filters(q=None, source=None, since=None, until=None) -> CallFilters:
+def parse_filters(q=None, source=None, since=None, until=None, participant=None) -> CallFilters:
     if source and source not in SOURCES:
         raise QueryError(f"source must be one of: {', '.join(SOURCES)}")
     return CallFilters(q=(q or "").strip()[:500], source=source or None,
-                       since=parse_datetime(since, "since"), until=parse_datetime(until, "until"))
+                       since=parse_datetime(since, "since"), until=parse_datetime(until, "until"),
+                       participant=(participant or "").strip()[:320] or None)
 
 
 def parse_datetime(value, name: str) -> datetime | None:
@@ -75,7 +77,19 @@ def filtered_calls(user: User, filters: CallFilters):
         query = query.where(Call.started_at >= filters.since)
     if filters.until:
         query = query.where(Call.started_at < filters.until)
+    if filters.participant:
+        query = query.where(Call.id.in_(select(Participant.call_id).where(person_matches(
+            Participant.name, Participant.email, filters.participant))))
     return query
+
+
+def person_matches(name_column, email_column, text: str):
+    """A person named by `text`: their email address (any case), or a part of their name."""
+    text = text.strip().lower()
+    if "@" in text:
+        return func.lower(email_column) == text
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(func.lower(name_column).like(pattern, escape="\\"), func.lower(email_column).like(pattern, escape="\\"))
 
 
 def encode_cursor(moment: datetime, row_id: int) -> str:

@@ -6,6 +6,7 @@ from .calls import SOURCES, ActionItem, Call, Participant, TranscriptSegment
 from .exports import CallExport, ExportBundle, ExportBundleChunk, OutgoingWebhook
 from .fathom import FathomConnection
 from .jobs import SyncJob, SyncJobItem
+from .mcp_oauth import OAuthAuthorizationCode, OAuthClient, OAuthGrant, OAuthToken
 from .search import CallEnrichment, TranscriptChunk
 from .tracked import ACTIVE_STATES, FINAL_STATES, GAVE_UP, WORK_STATES, TrackedWork, WorkStatus
 from .types import UTCDateTime, utcnow
@@ -20,4 +21,5 @@ __all__ = [
     "AUTO_RECORD_CHOICES", "BOT_STATES", "Bot", "BotDeparture", "BotEventChoice", "BotPreference", "BotTransition",
     "TRANSITION_SOURCES",
     "ACTIVE_STATES", "FINAL_STATES", "GAVE_UP", "WORK_STATES", "TrackedWork", "WorkStatus", "UserSession",
+    "OAuthAuthorizationCode", "OAuthClient", "OAuthGrant", "OAuthToken",
 ]
