@@ -167,14 +167,16 @@ def test_dashboard_figures_come_from_the_bots(bot_app, attendee, live_server, dr
         assert figures.bots_scheduled_stage(start, end).count == 2
         assert figures.bots_joined_stage(start, end).count == 0
         found = figures.missed_bots(at(-24))
-        assert [f.kind for f in found] == ["missed_bot", "missed_bot"]  # the first also missed at 3:31
+        # The second meeting never reached the service: missed. The first bot is at the service, which cannot
+        # be asked while it is down, so it is not called missed on a guess (it is once the service says so).
+        assert [f.kind for f in found] == ["missed_bot"]
         assert "before a bot could join" in found[0].detail
         listing = figures.events(day)
         with_bots = [e for e in listing["events"] if e.get("bot")]
-        assert {e["bot"]["state"] for e in with_bots} == {"missed"}
-        assert stats.by_state(start, end) == {"missed": 2}
-        assert [b.owner_id for b in bots()] == [ada, ada]  # both missed bots are Ada's, and the failures say whose
-        assert [f.title.endswith("(ada@acme.test)") for f in found] == [True, True]
+        assert sorted(e["bot"]["state"] for e in with_bots) == ["missed", "scheduled"]
+        assert stats.by_state(start, end) == {"missed": 1, "scheduled": 1}
+        assert [b.owner_id for b in bots()] == [ada, ada]  # both bots are Ada's, and the failure says whose
+        assert found[0].title.endswith("(ada@acme.test)")
 
 
 def test_a_failed_transcript_fetch_is_retried_with_backoff(bot_app, attendee, live_server, drain):
