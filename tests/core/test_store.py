@@ -40,13 +40,14 @@ def test_a_failed_write_leaves_the_previous_transcript_whole(app, member):
 def test_concurrent_writers_of_one_meeting_make_one_call(app, database_url, member):
     """Webhook and manual sync can store the same meeting at the same instant."""
     errors, barrier = [], threading.Barrier(6)
+    worker_apps = [make_test_app(database_url) for _ in range(6)]  # built here: an app factory is not a race
 
     def write(n):
-        worker_app = make_test_app(database_url)
+        worker_app = worker_apps[n]
         try:
             with worker_app.app_context():
                 owner = db.session.get(User, member)
-                barrier.wait()
+                barrier.wait(timeout=60)
                 upsert_call(owner, sample_call(external_id="race", segments=3 + n))
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
