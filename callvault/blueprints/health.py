@@ -1,6 +1,6 @@
 """Liveness: can this web process reach its database and Redis?"""
 import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, redirect, url_for
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,3 +26,9 @@ def healthz():
         checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return jsonify({"status": "ok" if healthy else "unhealthy", **checks}), 200 if healthy else 503
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it on pages that name no icon (JSON documents): the app's own icon."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)

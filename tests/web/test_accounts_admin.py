@@ -87,7 +87,7 @@ def test_a_deactivated_user_cannot_sign_in_or_use_a_session_or_token(app, client
 
     auth.login("admin@example.com")
     page = admin_page(client)
-    assert 'data-confirm="Deactivate member@example.com?' in page  # asks first (static/js/confirm.js)
+    assert 'data-confirm="Deactivate member@example.com?' in page  # asks first (static/js/app.js)
     answer = client.post(f"/admin/users/{member}/active", data={"active": "0", "csrf_token": csrf_from(page)},
                          follow_redirects=True).get_data(as_text=True)
     assert "member@example.com is deactivated" in answer
@@ -127,6 +127,6 @@ def test_admin_adds_approves_and_rejects_host_emails(app, client, auth, admin, m
     with app.app_context():
         assert {(h.email, h.status) for h in HostEmail.query.filter_by(user_id=member)} == {
             ("member@example.com", "approved"), ("claimed@example.com", "approved"), ("alias@example.com", "approved")}
-    missing = client.post("/admin/users/host-emails/9999999999/approve", data={"csrf_token": csrf_from(page)},
+    missing = client.post("/admin/users/host-emails/2147483647/approve", data={"csrf_token": csrf_from(page)},
                           follow_redirects=True).get_data(as_text=True)
     assert "No such host email" in missing

@@ -19,6 +19,7 @@ from callvault.extensions import db
 from callvault.models import Call, WebhookDelivery
 from callvault.transcripts.links import make_link
 from tests.core.test_demo_world import run_periodic_jobs
+from tests.support.browser import wait_until
 from tests.support.calls import sample_call
 from tests.support.web import PASSWORD, LiveServer
 
@@ -85,7 +86,7 @@ def check_page(page, axe, url: str, name: str, errors: list[str]) -> list[str]:
         problems.append(f"HTTP {response.status if response else 'no answer'}")
     if page.locator("#find").count():  # find in transcript (call page and signed viewer)
         page.fill("#find", page.eval_on_selector("#transcript .text", "e => e.textContent.trim().split(' ')[0]"))
-        page.wait_for_function("document.getElementById('find-count').textContent.includes(' of ')")
+        wait_until(page, "document.getElementById('find-count').textContent.includes(' of ')")
         if page.locator("#transcript li:not([hidden]) mark").count() == 0:
             problems.append("find in transcript marked nothing")
         page.fill("#find", "")
