@@ -16,7 +16,10 @@ ADMIN = "admin@example.com"
 NOT_PAGES = {"static", "health.healthz", "calls.index", "calls.download", "transcripts.download",
              "exports.bundle_download", "exports.bundle_status", "fathom.job_row", "fathom.meetings",
              "fathom.oauth_start", "fathom.oauth_callback", "calendars.google_start", "calendars.google_callback",
-             "calendars.microsoft_start", "calendars.microsoft_callback"}
+             "calendars.microsoft_start", "calendars.microsoft_callback",
+             "bots.detail", "bots.confirm_cancel",  # a bot's own pages: tests/bots/test_bots_page.py
+             "mcp_oauth.authorize"}  # needs a client's request: tests/mcp/test_mcp_oauth.py
+
 WATCH_CSP = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", function (e) {
