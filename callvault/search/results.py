@@ -31,6 +31,7 @@ MAX_EMBEDDED_QUERY_CHARS = 1000
 SORTS = ("relevance", "newest")
 BROAD_NOTE = "These words are in too many lines to rank by relevance, so the newest calls come first; " \
              "add a word or a \"quoted phrase\" to narrow it down."
+NO_WORDS_NOTE = "The search has no words to look for (emoji and punctuation are not searched); type a word."
 UNAVAILABLE_NOTE = "Matching by meaning is unavailable right now; showing calls that contain the words."
 LINES_PER_HIT = 3
 LINE_WIDTH = 240
@@ -92,7 +93,7 @@ def search(user: User, filters: CallFilters, provider, cursor: str | None = None
     finder = fulltext.Finder(session, max_ranked_lines)
     found = None if unranked else finder.find_calls(visible.with_only_columns(Call.id), query)
     passages: dict[int, vectors.Passage] = {}
-    note = None
+    note = None if query.groups else NO_WORDS_NOTE
     if not unranked:
         passages, note = _by_meaning(session, visible, filters.q, provider, min_similarity)
     if found is None and passages:  # words too broad to rank: rank by meaning, and say which have the words

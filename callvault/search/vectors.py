@@ -31,6 +31,7 @@ PRESELECT = 4000  # passages kept by Hamming distance
 SHORTLIST = 300  # of those, passages re-ranked exactly per query (read from the database)
 _BYTE_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32) * 2 - 1
 LOAD_BATCH = 50_000
+SCAN_BLOCK = 65_536  # codes XORed at a time
 RECOUNT_SECONDS = 300  # how often a process checks whether it holds many deleted passages
 _indexes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
@@ -152,7 +153,10 @@ class VectorIndex:
                 return np.zeros(0, dtype=np.int64)
             codes = self.codes if call_ids is None and not self.dead else self.codes[rows]
             if len(rows) > preselect:
-                distance = np.bitwise_count(codes ^ query_code).sum(axis=1, dtype=np.int32)
+                distance = np.empty(len(codes), dtype=np.int32)
+                for start in range(0, len(codes), SCAN_BLOCK):  # bounded temporaries, however many passages
+                    block = codes[start:start + SCAN_BLOCK]
+                    distance[start:start + len(block)] = np.bitwise_count(block ^ query_code).sum(axis=1)
                 nearest = np.argpartition(distance, preselect - 1)[:preselect]
                 rows, codes = rows[nearest], codes[nearest]
             table = query.reshape(-1, 8) @ _BYTE_SIGNS.T  # (code bytes × 256): each byte value's signed sum

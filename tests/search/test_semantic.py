@@ -163,8 +163,12 @@ def test_odd_queries_answer_clearly(app, store, drain, member, client, auth, tok
     page = client.get("/calls", query_string={"q": query})
     assert page.status_code == 200
     assert "AI_API_BASE_URL" not in page.get_data(as_text=True)
+    if query == "🙂🎉🔥":
+        assert "has no words to look for" in page.get_data(as_text=True)
     response = api(client, token_for(member), q=query)
     assert response.status_code == 200 and isinstance(response.json["items"], list)
+    if query == "🙂🎉🔥":
+        assert "has no words to look for" in response.json["note"]
     with app.app_context():
         user = db.session.get(User, member)
         try:
