@@ -16,12 +16,13 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import and_, or_, select
 
 from ..calls.queries import CallFilters, QueryError, filtered_calls
 from ..extensions import db
 from ..logs import log_event
-from ..models import Call, User
+from ..models import Call, TranscriptSegment, User
 from . import embedders, fulltext, providers, semantic, vectors
 from .highlight import fragments, has_match, plain_summary
 
@@ -33,6 +34,7 @@ BROAD_NOTE = "These words are in too many lines to rank by relevance, so the new
              "add a word or a \"quoted phrase\" to narrow it down."
 NO_WORDS_NOTE = "The search has no words to look for (emoji and punctuation are not searched); type a word."
 UNAVAILABLE_NOTE = "Matching by meaning is unavailable right now; showing calls that contain the words."
+UNTIMED_PASSAGE_MS = 180_000  # how far a passage whose last line has no end time is taken to run
 LINES_PER_HIT = 3
 LINE_WIDTH = 240
 SUMMARY_WIDTH = 220
@@ -94,8 +96,9 @@ def search(user: User, filters: CallFilters, provider, cursor: str | None = None
     found = None if unranked else finder.find_calls(visible.with_only_columns(Call.id), query)
     passages: dict[int, vectors.Passage] = {}
     note = None if query.groups else NO_WORDS_NOTE
+    query_vector = None
     if not unranked:
-        passages, note = _by_meaning(session, visible, filters.q, provider, min_similarity)
+        passages, query_vector, note = _by_meaning(session, visible, filters.q, provider, min_similarity)
     if found is None and passages:  # words too broad to rank: rank by meaning, and say which have the words
         found = finder.within(query, set(passages))
         scores = {call_id: passages[call_id].similarity for call_id in found}
@@ -111,25 +114,57 @@ def search(user: User, filters: CallFilters, provider, cursor: str | None = None
     truncated, ordered = len(ordered) > MAX_RESULTS, ordered[:MAX_RESULTS]
     page_ids = ordered[offset:offset + limit]
     next_cursor = encode_offset(offset + limit) if offset + limit < len(ordered) else None
-    return _page(session, query, page_ids, set(found), passages, next_cursor, len(ordered), truncated, note)
+    best_lines = _pinpoint(session, [passages[i] for i in page_ids if i in passages], query_vector, provider)
+    return _page(session, query, page_ids, set(found), passages, next_cursor, len(ordered), truncated, note,
+                 best_lines)
 
 
 def _by_meaning(session, visible, text: str, provider, min_similarity: float):
-    """(the best passage of each call similar to `text`, a note if that could not be done)."""
+    """(the best passage of each call similar to `text`, the query's vector, a note if that could not be done)."""
     try:
         vector = provider.embed([text[:MAX_EMBEDDED_QUERY_CHARS]], interactive=True)[0]
     except providers.ProviderError as exc:
         log_event("semantic_search_unavailable", error=str(exc))
-        return {}, UNAVAILABLE_NOTE
+        return {}, None, UNAVAILABLE_NOTE
     everything = visible.whereclause is None  # an admin without filters: no call list to restrict to
     visible_ids = None if everything else list(session.scalars(visible.with_only_columns(Call.id)))
-    return vectors.best_passages(session, visible_ids, vector, provider.embedding_model, min_similarity), None
+    found = vectors.best_passages(session, visible_ids, vector, provider.embedding_model, min_similarity)
+    return found, vector, None
+
+
+def _pinpoint(session, passages, query_vector, provider) -> dict[int, Line]:
+    """The line most similar to the query within each passage shown (a passage spans a minute or more), with
+    its own time. Only with a local model: a provider would cost a request per page. {} when not possible."""
+    timed = [p for p in passages if p.start_ms is not None]
+    if provider.remote_embeddings or query_vector is None or not timed:
+        return {}
+    segments = session.execute(
+        select(TranscriptSegment.call_id, TranscriptSegment.speaker, TranscriptSegment.text, TranscriptSegment.start_ms)
+        .where(or_(*[and_(TranscriptSegment.call_id == p.call_id, TranscriptSegment.start_ms >= p.start_ms,
+                          TranscriptSegment.start_ms <= (p.end_ms if p.end_ms is not None
+                                                         else p.start_ms + UNTIMED_PASSAGE_MS))
+                     for p in timed]))
+        .order_by(TranscriptSegment.call_id, TranscriptSegment.position)).all()
+    segments = [s for s in segments if s.text and s.text.strip()]
+    if not segments:
+        return {}
+    try:
+        similarity = np.asarray(provider.embed([s.text for s in segments])) @ np.asarray(query_vector)
+    except providers.ProviderError:
+        return {}
+    best: dict[int, tuple[float, object]] = {}
+    for segment, score in zip(segments, similarity):
+        if score > best.get(segment.call_id, (-2.0, None))[0]:
+            best[segment.call_id] = (float(score), segment)
+    return {call_id: Line(s.start_ms, s.speaker, [(_excerpt(s.text), False)]) for call_id, (_, s) in best.items()}
 
 
 def _page(session, query, call_ids, word_matches, passages, next_cursor, total, truncated,
-          semantic_note) -> SearchPage:
+          semantic_note, best_lines=None) -> SearchPage:
     """`word_matches`: the calls that matched the words (the others matched by meaning alone: they show
-    their most similar passage, not lines that merely share a word like "we")."""
+    their most similar passage, not lines that merely share a word like "we"); `best_lines`: the most
+    similar line within a call's passage, shown instead of the passage's beginning."""
+    best_lines = best_lines or {}
     calls = {c.id: c for c in session.scalars(select(Call).where(Call.id.in_(call_ids)))}
     lines = fulltext.matching_lines(session, [i for i in call_ids if i in word_matches], query, LINES_PER_HIT)
     terms = query.terms
@@ -145,7 +180,8 @@ def _page(session, query, call_ids, word_matches, passages, next_cursor, total, 
             summary=summary if has_match(summary) else None,
             lines=[Line(s.start_ms, s.speaker, fragments(s.text, terms, LINE_WIDTH)) for s in found],
             more_lines=count - len(found),
-            passage=Line(passage.start_ms, passage.speaker, [(_excerpt(passage.text), False)]) if passage else None,
+            passage=best_lines.get(call_id) or (Line(passage.start_ms, passage.speaker, [(_excerpt(passage.text), False)])
+                                                if passage else None),
             match="both" if by_words and passage else "words" if by_words else "meaning"))
     return SearchPage(hits, next_cursor, total, truncated, semantic_note)
 

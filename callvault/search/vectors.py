@@ -44,6 +44,7 @@ class Passage:
     text: str
     speaker: str | None
     start_ms: int | None
+    end_ms: int | None = None
 
 
 def code_of(vector) -> bytes:
@@ -199,7 +200,7 @@ def best_passages(session, visible_ids: list[int] | None, query_vector, model: s
         return {}
     rows = session.execute(
         select(TranscriptChunk.id, TranscriptChunk.call_id, TranscriptChunk.embedding, TranscriptChunk.text,
-               TranscriptChunk.speaker, TranscriptChunk.start_ms)
+               TranscriptChunk.speaker, TranscriptChunk.start_ms, TranscriptChunk.end_ms)
         .where(TranscriptChunk.id.in_(shortlist.tolist()), TranscriptChunk.embedding_model == model)).all()
     index.forget(set(shortlist.tolist()) - {r.id for r in rows})
     allowed = None if visible is None else set(visible.tolist())
@@ -212,6 +213,7 @@ def best_passages(session, visible_ids: list[int] | None, query_vector, model: s
             continue
         similarity = float(vector @ query)
         if similarity >= min_similarity and similarity > best.get(row.call_id, Passage(0, -2.0, "", None, None)).similarity:
-            best[row.call_id] = Passage(row.call_id, similarity, row.text, row.speaker, row.start_ms)
+            best[row.call_id] = Passage(row.call_id, similarity, row.text, row.speaker, row.start_ms,
+                                          row.end_ms)
     top = sorted(best.values(), key=lambda p: (-p.similarity, -p.call_id))[:limit]
     return {p.call_id: p for p in top}
