@@ -183,6 +183,7 @@ def index_for(session, model: str) -> VectorIndex:
     with _registry_lock:
         by_model = _indexes.setdefault(engine, {})
         if model not in by_model:
+            by_model.clear()  # a process searches with one model: a previous model's index is let go
             by_model[model] = VectorIndex(model)
         return by_model[model]
 
