@@ -24,7 +24,8 @@ def oauth_start():
     try:
         url = oauth.authorization_url(current_app.config, state)
     except oauth.OAuthNotConfigured as exc:
-        flash(sentence(exc), "error")
+        flash(sentence(exc) if g.user.is_admin else
+              "Connecting Fathom with OAuth is not available on this server; use an API key.", "error")
         return redirect(url_for("settings.index"))
     session[STATE_KEY] = state
     return redirect(url)

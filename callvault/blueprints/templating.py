@@ -3,7 +3,7 @@
 The functions live with what they are about (rendering in calls.render, share links in
 transcripts.links, …); only the thin glue a template needs is written here.
 """
-from flask import Flask, g, session
+from flask import Flask, current_app, g, session
 
 from ..bots.listing import words as bot_state_words
 from ..bots.reconcile import auto_record, auto_record_words
@@ -14,6 +14,7 @@ from ..exports.outbox import configured_targets
 from ..labels import state_label
 from ..models import Calendar
 from ..safe_urls import http_url
+from ..setup_status import is_on
 from ..transcripts.links import share_links
 from . import calendars as calendar_pages
 
@@ -39,6 +40,11 @@ def calendars_needing_attention() -> list[Calendar]:
     return [c for c in connections.needing_attention(user) if calendar_pages.notice_key(c) not in dismissed]
 
 
+def feature_on(key: str) -> bool:
+    """Whether the operator configured a feature (setup_status.FEATURES), for buttons that need it."""
+    return is_on(current_app.config, key)
+
+
 FILTERS = {
     "markdown": markdown_to_safe_html,
     "clock": clock_filter,
@@ -56,6 +62,7 @@ GLOBALS = {
     "bot_state_words": bot_state_words,
     "calendar_next_renewal": calendar_next_renewal,
     "calendars_needing_attention": calendars_needing_attention,
+    "feature_on": feature_on,
 }
 
 

@@ -228,8 +228,8 @@ def test_reindex_reports_failures_in_one_line(app, ai_config, fake_ai, store, ru
 
 # --- the offline default ---------------------------------------------------------------------------
 
-def test_offline_default_titles_from_key_phrases_and_no_setting_names_for_members(app, store, drain, member, client,
-                                                                                 auth, runner):
+def test_offline_default_titles_from_key_phrases_and_no_setting_names_for_members(app, store, drain, member,
+                                                                                  client, auth, runner):
     assert not app.config.get("AI_API_BASE_URL")
     bot_call = store(member, "bot-1", "Untitled meeting", PRICING_LINES + [
         ("Max Member", "So the annual discount and the enterprise plan are settled.", 60_000)], source="bot")

@@ -88,3 +88,52 @@ def test_no_checklist_once_there_are_calls_or_filters(client, auth, member, make
     assert "Bring your meetings in" not in client.get("/calls?source=bot").get_data(as_text=True)
     make_call(member, external_id="1", title="Here")
     assert "Bring your meetings in" not in client.get("/calls").get_data(as_text=True)
+
+
+def test_admins_get_a_setup_page_that_names_settings_but_never_shows_values(app, client, auth, admin, member):
+    app.config.update(EXPORT_DATABASE_URL="postgresql://hub:hunter2-secret@db.example/hub",
+                      AI_API_BASE_URL=None, AI_EMBEDDING_MODEL=None)
+    auth.login("member@example.com")
+    assert client.get("/admin/setup/").status_code in (302, 403, 404)
+    assert "/admin/setup/" not in client.get("/calls").get_data(as_text=True)  # no link for members
+    from tests.support.web import login
+    admin_client = app.test_client()
+    login(admin_client, "admin@example.com")
+    page = admin_client.get("/admin/setup/")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    hub = re.search(r'<tr id="setup-export-hub">.*?</tr>', body, re.S).group(0)
+    assert ">on<" in hub and "hunter2" not in body and "db.example" not in body
+    semantic = re.search(r'<tr id="setup-semantic-search">.*?</tr>', body, re.S).group(0)
+    assert ">off<" in semantic and "AI_API_BASE_URL" in semantic and "AI_EMBEDDING_MODEL" in semantic
+    assert "/webhooks/fathom" in body  # the OAuth app's webhook address to register
+
+
+def test_members_read_plain_words_where_a_feature_is_off(app, client, auth, member, make_call):
+    app.config.update(EXPORT_DATABASE_URL=None, EXPORT_WEBHOOK_URL=None, FATHOM_OAUTH_CLIENT_ID=None,
+                      GOOGLE_CLIENT_ID=None, MICROSOFT_CLIENT_ID=None)
+    call_id = make_call(member, external_id="1", title="Plain words")
+    auth.login("member@example.com")
+    pages = [client.get(path).get_data(as_text=True) for path in (f"/calls/{call_id}", "/settings/", "/calls?q=plain")]
+    for body in pages:
+        assert not re.search(r"\b(EXPORT|AI|FATHOM|GOOGLE|MICROSOFT)_[A-Z_]+", body), body
+    assert "Exports are not set up on this server." in pages[0]
+    assert "Not available on this server yet." in pages[1]
+    response = client.get("/auth/fathom/", follow_redirects=True)
+    assert "FATHOM_OAUTH" not in response.get_data(as_text=True)
+    assert "not available on this server" in response.get_data(as_text=True)
+
+
+def test_actions_that_cannot_work_yet_are_disabled_with_the_reason(client, auth, member, make_call):
+    auth.login("member@example.com")
+    sync_page = client.get("/fathom/sync").get_data(as_text=True)
+    assert re.search(r'<button type="submit" class="primary" disabled[^>]*>Fetch meetings', sync_page)
+    assert "Connect Fathom first" in sync_page
+    exports = client.get("/exports/").get_data(as_text=True)
+    assert re.search(r'<button type="submit" class="primary" disabled[^>]*>Build a zip', exports)
+    assert "You own no calls yet" in exports
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', exports).group(1)
+    refused = client.post("/exports/bundles", data={"csrf_token": csrf, "formats": "txt"}, follow_redirects=True)
+    assert "you own no calls yet" in refused.get_data(as_text=True).lower()
+    make_call(member, external_id="1", title="One")
+    assert "Build a zip of 1 call<" in client.get("/exports/").get_data(as_text=True)
