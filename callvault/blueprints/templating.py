@@ -15,6 +15,7 @@ from ..labels import state_label
 from ..models import Calendar
 from ..safe_urls import http_url
 from ..setup_status import is_on
+from ..tracked_work import duration_seconds
 from ..transcripts.links import share_links
 from . import calendars as calendar_pages
 
@@ -63,6 +64,7 @@ GLOBALS = {
     "calendar_next_renewal": calendar_next_renewal,
     "calendars_needing_attention": calendars_needing_attention,
     "feature_on": feature_on,
+    "job_seconds": duration_seconds,
 }
 
 

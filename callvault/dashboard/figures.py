@@ -144,14 +144,16 @@ def webhook_figures(start=None, end=None) -> dict:
 
 def sync_job_figures(start=None, end=None) -> dict:
     where = [] if start is None else [SyncJob.created_at >= start, SyncJob.created_at < end]
-    rows = db.session.execute(select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.done), 0),
-                                     func.coalesce(func.sum(SyncJob.failed), 0)).where(*where)
-                              .group_by(SyncJob.status)).all()
-    by_status = {status: n for status, n, _, _ in rows}
+    rows = db.session.execute(select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.failed), 0))
+                              .where(*where).group_by(SyncJob.status)).all()
+    by_status = {status: n for status, n, _ in rows}
+    # Distinct calls: a meeting synced by three jobs is one meeting, and one skipped as unchanged is none.
+    synced = db.session.scalar(select(func.count(func.distinct(SyncJobItem.call_id))).join(SyncJob).where(
+        SyncJobItem.status == "done", SyncJobItem.call_id.is_not(None), *where))
     return {"total": sum(by_status.values()),
             **{state: by_status.get(state, 0) for state in WORK_STATES},
-            "meetings_synced": sum(int(synced) for _, _, synced, _ in rows),
-            "meetings_failed": sum(int(failed) for _, _, _, failed in rows)}
+            "meetings_synced": synced,
+            "meetings_failed": sum(int(failed) for _, _, failed in rows)}
 
 
 def export_figures(start=None, end=None) -> dict:
