@@ -56,13 +56,13 @@ def _failures(days: int) -> dict:
 def _charts(summary: dict) -> dict:
     """The dashboard's pictures: geometry for the SVG the template draws."""
     return {
-        "chart": bar_chart([{**p, "label": p["date"][5:]} for p in summary["calls_per_day"]]),
+        "chart": bar_chart([{**p, "label": p["date"][5:]} for p in summary["calls_per_day"]], max_labels=5),
         "deliveries_chart": bar_chart([{**p, "label": p["date"][5:]} for p in summary["deliveries_per_day"]],
-                                      keys=DELIVERY_CHART_STATES, max_labels=7),
+                                      keys=DELIVERY_CHART_STATES, max_labels=5),
         "queue_chart": bar_chart([{**q, "label": q["name"]} for q in summary["machinery"]["queues"]],
-                                 keys=("queued", "running", "failed"), width=420, max_labels=6),
+                                 keys=("queued", "running", "failed"), max_labels=6),
         "durations_chart": bar_chart([{**j, "label": f"#{j['id']}"} for j in summary["job_durations"]],
-                                     keys=("seconds",), width=420, max_labels=5),
+                                     keys=("seconds",), max_labels=5),
     }
 
 

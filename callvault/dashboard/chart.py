@@ -2,7 +2,8 @@
 no script, and every colour comes from a class in app.css (the CSP allows no inline style)."""
 import math
 
-LEFT, RIGHT, TOP, BOTTOM = 36, 6, 8, 34  # room for the y tick labels and the x labels with the axis title
+# A narrow drawing (400 units) keeps its 11-unit text readable once a phone scales it to its width.
+LEFT, RIGHT, TOP, BOTTOM = 38, 6, 8, 36  # room for the y tick labels and the x labels with the axis title
 
 
 def _nice_step(peak: float, ticks: int = 4) -> float:
@@ -17,7 +18,7 @@ def _nice_step(peak: float, ticks: int = 4) -> float:
     return 10 * magnitude
 
 
-def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int = 600, height: int = 150,
+def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int = 400, height: int = 170,
               gap: float = 2.0, max_labels: int = 6) -> dict:
     """`points` are {"label", <key>: value, …}; each bar stacks its keys' values in `keys` order.
     The y axis runs from 0 to a round number at or above the tallest bar, with ticks at round steps."""
@@ -46,4 +47,5 @@ def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int
              for v in (step * n for n in range(int(round(top_value / step)) + 1))]
     return {"width": width, "height": height, "left": LEFT, "right": width - RIGHT, "top": TOP,
             "bottom": TOP + plot_h, "peak": peak, "keys": keys, "bars": bars, "labels": labels, "ticks": ticks,
-            "label_y": TOP + plot_h + 13, "mid_y": round(TOP + plot_h / 2, 1), "title_y": height - 4, "mid_x": round(LEFT + plot_w / 2, 1)}
+            "label_y": TOP + plot_h + 14, "title_y": height - 4,
+            "mid_x": round(LEFT + plot_w / 2, 1), "mid_y": round(TOP + plot_h / 2, 1)}
