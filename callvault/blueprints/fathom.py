@@ -166,7 +166,10 @@ def start_job():
         job = sync.start_sync(g.user, ids, **_filters(form))
     except sync.SyncError as exc:
         return _job_refused(exc)
-    return _job_answer(job, f"Sync #{job.id} started.")
+    response = _job_answer(job, f"Sync #{job.id} started.")
+    if htmx and ids is None:  # the confirm step is answered: take it off the page
+        response.set_data(response.get_data() + b'<div id="range-confirm" aria-live="polite" hx-swap-oob="true"></div>')
+    return response
 
 
 def _confirm_range(form):

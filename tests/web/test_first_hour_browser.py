@@ -112,6 +112,7 @@ def test_fathom_rows_flip_to_synced_and_sync_all_in_range_asks_first(
     fits_and_passes_axe(page, axe, "fathom-range-confirm")
     page.click("#range-confirm button[type=submit]")
     wait_until(page, "document.querySelectorAll('#sync-jobs tr.job').length === 2")
+    wait_until(page, "document.querySelector('#range-confirm').children.length === 0")  # answered: gone
     drain()
     wait_until(page, "document.querySelectorAll('#fathom-meetings .sync-status .badge-ok').length === 3")
     wait_until(page, "document.querySelector('#sync-jobs').innerText.includes('1 unchanged, skipped')")
