@@ -2,8 +2,8 @@
 no script, and every colour comes from a class in app.css (the CSP allows no inline style)."""
 import math
 
-# A narrow drawing (400 units) keeps its 11-unit text readable once a phone scales it to its width.
-LEFT, RIGHT, TOP, BOTTOM = 38, 6, 8, 36  # room for the y tick labels and the x labels with the axis title
+# A narrow drawing (400 units) keeps its 12-unit text readable once a phone scales it to its width.
+LEFT, RIGHT, TOP, BOTTOM = 42, 6, 8, 38  # room for the y tick labels and the x labels with the axis title
 
 
 def _nice_step(peak: float, ticks: int = 4) -> float:
@@ -47,5 +47,5 @@ def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int
              for v in (step * n for n in range(int(round(top_value / step)) + 1))]
     return {"width": width, "height": height, "left": LEFT, "right": width - RIGHT, "top": TOP,
             "bottom": TOP + plot_h, "peak": peak, "keys": keys, "bars": bars, "labels": labels, "ticks": ticks,
-            "label_y": TOP + plot_h + 14, "title_y": height - 4,
+            "label_y": TOP + plot_h + 15, "title_y": height - 4,
             "mid_x": round(LEFT + plot_w / 2, 1), "mid_y": round(TOP + plot_h / 2, 1)}
