@@ -3,6 +3,8 @@
 The functions live with what they are about (rendering in calls.render, share links in
 transcripts.links, …); only the thin glue a template needs is written here.
 """
+import re
+
 from flask import Flask, current_app, g, session
 
 from ..bots.listing import words as bot_state_words
@@ -41,6 +43,19 @@ def calendars_needing_attention() -> list[Calendar]:
     return [c for c in connections.needing_attention(user) if calendar_pages.notice_key(c) not in dismissed]
 
 
+SETTING_NAME = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b")  # AI_API_BASE_URL, EXPORT_WEBHOOK_SECRET…
+NOT_SET_UP = "This is not set up on this server yet; an administrator can see what is missing."
+
+
+def for_reader(message):
+    """A message as the signed-in person may read it: one that names a server setting is operator
+    configuration, shown to admins only (the setup page lists it); everyone else reads plain words."""
+    user = g.get("user")
+    if not message or (user is not None and user.is_admin) or not SETTING_NAME.search(str(message)):
+        return message
+    return NOT_SET_UP
+
+
 def feature_on(key: str) -> bool:
     """Whether the operator configured a feature (setup_status.FEATURES), for buttons that need it."""
     return is_on(current_app.config, key)
@@ -52,6 +67,7 @@ FILTERS = {
     # Every stored URL rendered as an href or src goes through this: anything but http(s) renders no link.
     "safe_url": http_url,
     "state": state_label,
+    "for_reader": for_reader,
 }
 
 GLOBALS = {

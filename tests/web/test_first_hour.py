@@ -137,3 +137,15 @@ def test_actions_that_cannot_work_yet_are_disabled_with_the_reason(client, auth,
     assert "you own no calls yet" in refused.get_data(as_text=True).lower()
     make_call(member, external_id="1", title="One")
     assert "Build a zip of 1 call<" in client.get("/exports/").get_data(as_text=True)
+
+
+def test_a_message_naming_a_setting_reads_as_plain_words_to_members(app, client, auth, member, admin, make_call):
+    app.config["TRANSCRIPT_TOKEN_SECRET"] = None
+    call_id = make_call(member, external_id="1", title="Unshareable")
+    auth.login("member@example.com")
+    body = client.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "TRANSCRIPT_TOKEN_SECRET" not in body and "not set up on this server yet" in body
+    from tests.support.web import login
+    admin_client = app.test_client()
+    login(admin_client, "admin@example.com")
+    assert "TRANSCRIPT_TOKEN_SECRET" in admin_client.get(f"/calls/{call_id}").get_data(as_text=True)
