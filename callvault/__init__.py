@@ -85,10 +85,10 @@ def configure_request_parsing(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from .blueprints import (accounts_admin, api, auth, bots, calendars, calls, dashboard, exports, fathom, health,
-                             mcp_oauth, openapi, settings, transcripts, webhook_pages, webhooks)
+                             mcp_oauth, openapi, settings, setup_admin, transcripts, webhook_pages, webhooks)
 
     for module in (auth, calls, settings, api, openapi, health, webhooks, webhook_pages, dashboard, transcripts,
-                   exports, fathom, calendars, bots, accounts_admin, mcp_oauth):
+                   exports, fathom, calendars, bots, accounts_admin, setup_admin, mcp_oauth):
         app.register_blueprint(module.bp)
 
 

@@ -233,6 +233,8 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         "WEBHOOK_RETENTION_DAYS": _whole(environ, "WEBHOOK_RETENTION_DAYS", 30, "days", minimum=1),
         "WEBHOOK_MAX_ATTEMPTS": _whole(environ, "WEBHOOK_MAX_ATTEMPTS", 3, "attempts", minimum=1),
         "WORKER_HEARTBEAT_SECONDS": _whole(environ, "WORKER_HEARTBEAT_SECONDS", 10, "seconds", minimum=1),
+        # How often an open library asks whether new meetings arrived (0: never).
+        "LIBRARY_POLL_SECONDS": _whole(environ, "LIBRARY_POLL_SECONDS", 15, "seconds", minimum=0),
         "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
         "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),
         # An OpenAI-compatible API for embeddings and titles; the base URL includes the version (…/v1).

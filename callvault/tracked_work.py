@@ -99,6 +99,14 @@ def fail(row, error: str, **values) -> bool:
 
 # --- recovery ------------------------------------------------------------------------------------
 
+def duration_seconds(row) -> int | None:
+    """Whole seconds the row's work ran (so far, while it runs); None before it started."""
+    if row.started_at is None:
+        return None
+    end = row.finished_at or (utcnow() if row.status == WorkStatus.RUNNING else row.heartbeat_at) or row.started_at
+    return max(0, int((end - row.started_at).total_seconds()))
+
+
 def recover_stalled(now: datetime | None = None) -> int:
     """Resume or fail the active rows of every tracked table that nothing works on any more; how many."""
     now = now or utcnow()

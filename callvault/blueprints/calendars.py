@@ -55,7 +55,8 @@ def _start(provider: oauth.Provider):
     try:
         url = oauth.authorization_url(current_app.config, provider, state)
     except NotConfigured as exc:
-        return _result(provider, error=f"{provider.title} calendars are not set up on this server: {exc}.",
+        detail = f": {exc}" if g.user.is_admin else ""  # the setting's name is for admins only
+        return _result(provider, error=f"{provider.title} calendars are not set up on this server{detail}.",
                        status=503)
     session[_state_key(provider)] = state
     return redirect(url)  # the provider's authorize endpoint, from our configuration only

@@ -1,10 +1,12 @@
 """The call library and the call page."""
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
+from .. import onboarding
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..extensions import htmx
-from ..search import listing
+from ..ids import parse_id
+from ..search import listing, providers
 from ..search import results as search_results
 from ..transcripts.view import transcript_lines
 from .auth import login_required
@@ -19,11 +21,13 @@ def index():
     return redirect(url_for("calls.library"))
 
 
-@bp.get("/calls")
-@login_required
-def library():
-    args = request.args
+FILTER_ARGS = ("q", "source", "since", "until")
+
+
+def _library_context(args):
+    """What the library's table shows for these query arguments (the page and its live updates)."""
     error = search = None
+    poll_url = None
     try:
         filters = queries.parse_filters(args.get("q"), args.get("source"), args.get("since"), args.get("until"))
         if filters.q:  # hits with their matching lines and best passage, most relevant first unless sort=newest
@@ -32,15 +36,48 @@ def library():
             calls, next_cursor = [], search.next_cursor
         else:
             calls, next_cursor = listing.list_calls(g.user, filters, args.get("cursor"), limit=PAGE_SIZE)
+            if not args.get("cursor") and current_app.config["LIBRARY_POLL_SECONDS"]:
+                kept = {k: args[k] for k in FILTER_ARGS if args.get(k)}
+                poll_url = url_for("calls.updates", after=queries.latest_call_id(g.user, filters), **kept)
     except queries.QueryError as exc:
         error, calls, next_cursor = str(exc), [], None
+    if search and search.semantic_note and not g.user.is_admin \
+            and search.semantic_note == providers.semantic_off_reason(current_app.config):
+        search.semantic_note = None  # operator configuration: admins read it on the setup page
     kept = {k: v for k, v in args.items() if k != "cursor" and v}
-    context = {"calls": calls, "search": search, "error": error, "args": args,
-               "newest_url": url_for("calls.library", **kept) if args.get("cursor") else None,
-               "older_url": url_for("calls.library", **kept, cursor=next_cursor) if next_cursor else None}
+    return {"calls": calls, "search": search, "error": error, "args": args, "poll_url": poll_url,
+            "poll_seconds": current_app.config["LIBRARY_POLL_SECONDS"],
+            "first_run": None if calls or search or error or kept else onboarding.checklist(
+                g.user, bool(current_app.config.get("FATHOM_OAUTH_WEBHOOK_SECRET"))),
+            "newest_url": url_for("calls.library", **kept) if args.get("cursor") else None,
+            "older_url": url_for("calls.library", **kept, cursor=next_cursor) if next_cursor else None}
+
+
+@bp.get("/calls")
+@login_required
+def library():
+    context = _library_context(request.args)
     if htmx and htmx.target == "calls-table":
         return render_template("calls/_table.html", **context)
     return render_template("calls/library.html", **context)
+
+
+@bp.get("/calls/updates")
+@login_required
+def updates():
+    """The library's poll: 204 while nothing new arrived, else the table's first page again."""
+    args = request.args
+    after = parse_id(args.get("after")) if args.get("after") else 0
+    if after is None:
+        return "after must be a call id", 400
+    try:
+        filters = queries.parse_filters(None, args.get("source"), args.get("since"), args.get("until"))
+    except queries.QueryError as exc:
+        return str(exc), 400
+    if not queries.has_calls_after(g.user, filters, after):
+        return "", 204
+    context = _library_context({k: args[k] for k in FILTER_ARGS if k != "q" and args.get(k)})
+    return render_template("calls/_table.html", arrived=True, **context)
 
 
 @bp.get("/calls/<int:call_id>")

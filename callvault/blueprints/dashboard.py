@@ -12,6 +12,8 @@ from .auth import admin_required
 from .helpers import error_response, token_auth
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+# The stacked deliveries chart, bottom up: what went through first, then what needs a look.
+DELIVERY_CHART_STATES = ("success", "duplicate", "pending", "rejected", "failed")
 
 
 def admin_api(view):
@@ -51,6 +53,20 @@ def _failures(days: int) -> dict:
 
 # --- the page -----------------------------------------------------------------------------------
 
+def _charts(summary: dict) -> dict:
+    """The dashboard's pictures: geometry for the SVG the template draws."""
+    return {
+        "chart": bar_chart([{**p, "label": p["date"][5:]} for p in summary["calls_per_day"]], max_labels=5),
+        "deliveries_chart": bar_chart([{**p, "label": p["date"][5:]} for p in summary["deliveries_per_day"]],
+                                      keys=DELIVERY_CHART_STATES, max_labels=5),
+        "queue_chart": bar_chart([{**q, "label": q["name"]} for q in summary["machinery"]["queues"]],
+                                 keys=("queued", "running", "failed"), max_labels=6),
+        "durations_chart": bar_chart([{**j, "label": f"#{j['id']}"} for j in summary["job_durations"]],
+                                     keys=("seconds",), max_labels=5),
+    }
+
+
+
 @bp.get("/")
 @admin_required
 def index():
@@ -61,7 +77,7 @@ def index():
         error, day = str(exc), figures.parse_day(None)
     summary = figures.summary(_machinery())
     context = {
-        "day": day, "error": error, "summary": summary, "chart": bar_chart(summary["calls_per_day"]),
+        "day": day, "error": error, "summary": summary, **_charts(summary),
         "pipeline": figures.pipeline(day), "events": figures.events(day), "failures": _failures(7),
         "failure_kinds": figures.FAILURE_KINDS, "refresh_seconds": current_app.config["DASHBOARD_REFRESH_SECONDS"],
     }

@@ -21,7 +21,8 @@ def _own_bundle(bundle_id: int) -> ExportBundle:
 def index():
     recent = db.session.scalars(db.select(ExportBundle).where(ExportBundle.user_id == g.user.id)
                                 .order_by(ExportBundle.id.desc()).limit(10)).all()
-    return render_template("exports/index.html", bundles=recent, formats=list(formats.FORMATS))
+    return render_template("exports/index.html", bundles=recent, formats=list(formats.FORMATS),
+                           owned=bundles.owned_count(g.user))
 
 
 @bp.post("/bundles")
@@ -63,7 +64,7 @@ def run_call(call_id):
     """Deliver one call to every configured target again (the call page's button)."""
     call = queries.get_call_for(g.user, call_id) or abort(404)
     if not outbox.configured_targets():
-        flash(outbox.MISSING_TARGETS, "error")
+        flash(outbox.MISSING_TARGETS if g.user.is_admin else "Exports are not set up on this server.", "error")
     else:
         ids = outbox.make_due(call_ids=[call.id], include_done=True)
         queued = outbox.queue_exports(ids)

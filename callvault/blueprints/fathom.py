@@ -2,7 +2,8 @@
 import hmac
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request, session,
+                   url_for)
 
 from ..extensions import htmx
 from ..fathom import credentials, listing, oauth, sync
@@ -13,6 +14,7 @@ from .helpers import sentence
 bp = Blueprint("fathom", __name__)
 STATE_KEY = "fathom_oauth_state"
 HTMX_STOP_POLLING = 286
+SYNC_FINISHED_EVENT = "fathom-sync-finished"  # a job row that stops polling tells the meeting rows
 
 
 # --- connecting ----------------------------------------------------------------------------------
@@ -24,7 +26,8 @@ def oauth_start():
     try:
         url = oauth.authorization_url(current_app.config, state)
     except oauth.OAuthNotConfigured as exc:
-        flash(sentence(exc), "error")
+        flash(sentence(exc) if g.user.is_admin else
+              "Connecting Fathom with OAuth is not available on this server; use an API key.", "error")
         return redirect(url_for("settings.index"))
     session[STATE_KEY] = state
     return redirect(url)
@@ -90,7 +93,8 @@ def _filters(values) -> dict:
 @login_required
 def sync_page():
     return render_template("fathom/sync.html", connection=credentials.get_connection(g.user),
-                           jobs=sync.jobs_for(g.user), args=request.args, eta=sync.eta_seconds)
+                           jobs=sync.jobs_for(g.user), args=request.args, eta=sync.eta_seconds,
+                           oauth_webhook_url=current_app.config["PUBLIC_BASE_URL"] + "/webhooks/fathom")
 
 
 @bp.get("/fathom/sync/meetings")
@@ -104,16 +108,32 @@ def meetings():
         rows, next_cursor = listing.fetch_meetings(g.user, cursor=cursor, **_filters(args))
     except (listing.SyncError, FathomError) as exc:
         error = sentence(exc)
-    kept = {k: args[k] for k in ("since", "until", "mine") if args.get(k)}
+    hidden = 0
+    if args.get("unsynced") == "1":  # only meetings not yet synced (or changed since)
+        shown = [row for row in rows if row.status != listing.SYNCED]
+        hidden, rows = len(rows) - len(shown), shown
+    kept = {k: args[k] for k in ("since", "until", "mine", "unsynced") if args.get(k)}
     more_url = url_for("fathom.meetings", cursor=next_cursor, **kept) if next_cursor else None
     template = "fathom/_meeting_rows.html" if cursor else "fathom/_meetings.html"
-    return render_template(template, rows=rows, more_url=more_url, error=error, args=kept)
+    return render_template(template, rows=rows, more_url=more_url, error=error, args=kept, hidden=hidden,
+                           status_id=listing.status_dom_id)
+
+
+@bp.get("/fathom/sync/statuses")
+@login_required
+def statuses():
+    """The status cells of the listed meetings, swapped in place (out of band) when a job finishes."""
+    rids = [rid[:128] for rid in request.args.getlist("listed")]
+    return render_template("fathom/_statuses.html", statuses=listing.statuses_now(g.user, rids),
+                           status_id=listing.status_dom_id)
 
 
 def _job_row(job, status=200):
+    response = make_response(render_template("fathom/_job_row.html", job=job, eta=sync.eta_seconds), status)
     if htmx and not job.is_active:
-        status = HTMX_STOP_POLLING
-    return render_template("fathom/_job_row.html", job=job, eta=sync.eta_seconds), status
+        response.status_code = HTMX_STOP_POLLING
+        response.headers["HX-Trigger"] = SYNC_FINISHED_EVENT
+    return response
 
 
 def _job_answer(job, message: str | None = None):
@@ -141,10 +161,30 @@ def start_job():
         ids = form.getlist("recording_id") if form.get("action") != "range" else None
         if ids is not None and not ids:
             raise sync.SyncError("select at least one meeting")
+        if ids is None and form.get("confirmed") != "1":
+            return _confirm_range(form)
         job = sync.start_sync(g.user, ids, **_filters(form))
     except sync.SyncError as exc:
         return _job_refused(exc)
-    return _job_answer(job, f"Sync #{job.id} started.")
+    response = _job_answer(job, f"Sync #{job.id} started.")
+    if htmx and ids is None:  # the confirm step is answered: take it off the page
+        response.set_data(response.get_data() + b'<div id="range-confirm" aria-live="polite" hx-swap-oob="true"></div>')
+    return response
+
+
+def _confirm_range(form):
+    """Before "Sync all in range": how many meetings it would see and how many it skips as unchanged."""
+    filters = _filters(form)
+    try:
+        count = listing.count_in_range(g.user, **filters)
+    except FathomError as exc:
+        raise sync.SyncError(str(exc)) from None
+    kept = {k: form[k] for k in ("since", "until", "mine") if form.get(k)}
+    if htmx:
+        response = make_response(render_template("fathom/_range_confirm.html", count=count, args=kept))
+        response.headers.update({"HX-Retarget": "#range-confirm", "HX-Reswap": "innerHTML"})
+        return response
+    return render_template("fathom/range_confirm.html", count=count, args=kept)
 
 
 def _visible_job(job_id):
@@ -185,4 +225,6 @@ def preview(recording_id):
         status = 404 if isinstance(exc, FathomNotFound) else 409 if isinstance(exc, listing.SyncError) else 502
         return render_template("error.html", status=status, title="Fathom preview failed",
                                message=sentence(exc)), status
-    return render_template("fathom/preview.html", call=call, recording_id=recording_id)
+    status, call_id = listing.statuses_now(g.user, [recording_id]).get(recording_id, (listing.NOT_SYNCED, None))
+    return render_template("fathom/preview.html", call=call, recording_id=recording_id, status=status,
+                           call_id=call_id)

@@ -47,9 +47,12 @@ def get_call_for(user: User, call_id) -> Call | None:
 def parse_filters(q=None, source=None, since=None, until=None, participant=None) -> CallFilters:
     if source and source not in SOURCES:
         raise QueryError(f"source must be one of: {', '.join(SOURCES)}")
-    return CallFilters(q=(q or "").strip()[:500], source=source or None,
-                       since=parse_datetime(since, "since"), until=parse_datetime(until, "until"),
-                       participant=(participant or "").strip()[:320] or None)
+    filters = CallFilters(q=(q or "").strip()[:500], source=source or None,
+                          since=parse_datetime(since, "since"), until=parse_datetime(until, "until"),
+                          participant=(participant or "").strip()[:320] or None)
+    if filters.since and filters.until and filters.since > filters.until:
+        raise QueryError("the From date (since) is after the To date (until): swap them or clear one")
+    return filters
 
 
 def parse_datetime(value, name: str) -> datetime | None:
@@ -81,6 +84,19 @@ def filtered_calls(user: User, filters: CallFilters):
         query = query.where(Call.id.in_(select(Participant.call_id).where(person_matches(
             Participant.name, Participant.email, filters.participant))))
     return query
+
+
+def has_calls_after(user: User, filters: CallFilters, after_id: int) -> bool:
+    """Whether a call `user` may see that passes `filters` was stored after the call `after_id` (ids
+    only grow): the library's cheap poll for new meetings."""
+    query = filtered_calls(user, filters).with_only_columns(Call.id).where(Call.id > after_id).limit(1)
+    return db.session.scalar(query) is not None
+
+
+def latest_call_id(user: User, filters: CallFilters) -> int:
+    """The highest id of the calls `user` may see that pass `filters` (0 for none)."""
+    query = filtered_calls(user, filters).with_only_columns(func.max(Call.id))
+    return db.session.scalar(query) or 0
 
 
 def person_matches(name_column, email_column, text: str):

@@ -16,8 +16,9 @@ from ..bots.lifecycle import DEFAULT_MEETING, meeting_end
 from ..exports.outbox import configured_targets
 from ..extensions import db
 from ..calendars.connections import DISCONNECTED_BY_OWNER
-from ..models import (GAVE_UP, SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport, FathomConnection,
-                      OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery, utcnow)
+from ..models import (DELIVERY_STATES, GAVE_UP, SOURCES, WORK_STATES, Calendar, CalendarEvent, Call, CallExport,
+                      ExportBundle, FathomConnection, OutgoingWebhook, SyncJob, SyncJobItem, User, WebhookDelivery,
+                      utcnow)
 from ..queues import QUEUE_NAMES, scheduler_heartbeat_age
 from ..timeutil import EARLIEST, LATEST, parse_instant
 
@@ -144,14 +145,16 @@ def webhook_figures(start=None, end=None) -> dict:
 
 def sync_job_figures(start=None, end=None) -> dict:
     where = [] if start is None else [SyncJob.created_at >= start, SyncJob.created_at < end]
-    rows = db.session.execute(select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.done), 0),
-                                     func.coalesce(func.sum(SyncJob.failed), 0)).where(*where)
-                              .group_by(SyncJob.status)).all()
-    by_status = {status: n for status, n, _, _ in rows}
+    rows = db.session.execute(select(SyncJob.status, func.count(), func.coalesce(func.sum(SyncJob.failed), 0))
+                              .where(*where).group_by(SyncJob.status)).all()
+    by_status = {status: n for status, n, _ in rows}
+    # Distinct calls: a meeting synced by three jobs is one meeting, and one skipped as unchanged is none.
+    synced = db.session.scalar(select(func.count(func.distinct(SyncJobItem.call_id))).join(SyncJob).where(
+        SyncJobItem.status == "done", SyncJobItem.call_id.is_not(None), *where))
     return {"total": sum(by_status.values()),
             **{state: by_status.get(state, 0) for state in WORK_STATES},
-            "meetings_synced": sum(int(synced) for _, _, synced, _ in rows),
-            "meetings_failed": sum(int(failed) for _, _, _, failed in rows)}
+            "meetings_synced": synced,
+            "meetings_failed": sum(int(failed) for _, _, failed in rows)}
 
 
 def export_figures(start=None, end=None) -> dict:
@@ -483,6 +486,35 @@ def calls_per_day(days: int = 30, today: date | None = None) -> list[dict]:
              "count": counts.get((first + timedelta(days=i)).isoformat(), 0)} for i in range(days)]
 
 
+def deliveries_per_day(days: int = 14, today: date | None = None) -> list[dict]:
+    """Webhook deliveries received per day (every source), by status: the stacked chart's points."""
+    today = today or utcnow().date()
+    first = today - timedelta(days=days - 1)
+    start, _ = day_bounds(first)
+    _, end = day_bounds(today)
+    day = func.date(WebhookDelivery.received_at)
+    counts: dict[str, dict[str, int]] = {}
+    rows = db.session.execute(select(day, WebhookDelivery.status, func.count()).where(
+        WebhookDelivery.received_at >= start, WebhookDelivery.received_at < end).group_by(day, WebhookDelivery.status))
+    for d, status, n in rows:
+        counts.setdefault(str(d)[:10], {})[status] = n
+    return [{"date": (first + timedelta(days=i)).isoformat(),
+             **{status: counts.get((first + timedelta(days=i)).isoformat(), {}).get(status, 0)
+                for status in DELIVERY_STATES}} for i in range(days)]
+
+
+def job_durations(limit: int = 20) -> list[dict]:
+    """The last finished Fathom syncs and export zips, oldest first, with how long each ran (seconds)."""
+    rows = []
+    for model, kind in ((SyncJob, "sync"), (ExportBundle, "zip")):
+        finished = select(model).where(model.started_at.is_not(None), model.finished_at.is_not(None))
+        for row in db.session.scalars(finished.order_by(model.finished_at.desc()).limit(limit)):
+            rows.append({"kind": kind, "id": row.id, "status": str(row.status), "finished_at": _iso(row.finished_at),
+                         "seconds": max(0, int((row.finished_at - row.started_at).total_seconds()))})
+    rows.sort(key=lambda r: r["finished_at"])
+    return rows[-limit:]
+
+
 def calendar_figures() -> dict:
     by_state = _count_by(Calendar.state)
     upcoming = db.session.scalar(select(func.count()).select_from(CalendarEvent).where(
@@ -516,6 +548,8 @@ def summary(machinery_figures: dict, today: date | None = None) -> dict:
         "bots": {"status": "ok", "total": sum(bot_by_state.values()), "missed": bot_by_state.get("missed", 0),
                  "failed": bot_by_state.get("fatal_error", 0), "by_state": bot_by_state},
         "calls_per_day": calls_per_day(30, today),
+        "deliveries_per_day": deliveries_per_day(14, today),
+        "job_durations": job_durations(),
         "machinery": machinery_figures,
     }
 

@@ -30,10 +30,17 @@ class BundleError(ValueError):
     """A bundle request that cannot be honoured; the message is safe to show."""
 
 
+def owned_count(user: User) -> int:
+    """How many calls a zip of `user`'s would hold."""
+    return db.session.scalar(select(func.count()).select_from(Call).where(Call.owner_id == user.id))
+
+
 def start(user: User, chosen_formats) -> ExportBundle:
     chosen = [f for f in formats.FORMATS if f in set(chosen_formats or ())]
     if not chosen:
         raise BundleError(f"choose at least one format: {', '.join(formats.FORMATS)}")
+    if not owned_count(user):
+        raise BundleError("you own no calls yet, so a zip would be empty")
     bundle = ExportBundle(user_id=user.id, formats=chosen, status=WorkStatus.QUEUED)
     db.session.add(bundle)
     db.session.commit()

@@ -6,7 +6,9 @@ Meetings the user has just seen are remembered (in Redis, for an hour, without t
 a sync job of those meetings needs no listing over OAuth, and for an API key the remembered dates
 narrow the pages it has to read (see `sync.py`).
 """
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -152,6 +154,64 @@ def fetch_meetings(user: User, since: date | None = None, until: date | None = N
             duration_seconds=duration, recorded_by=data.recorded_by_name or data.recorded_by_email or "—",
             invitees=len(data.participants), status=status, call_id=call_id))
     return listed, page["next_cursor"]
+
+
+def status_dom_id(recording_id: str) -> str:
+    """The HTML id of a listed meeting's status cell (a recording id may hold any character)."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", recording_id):
+        return f"fathom-status-{recording_id}"
+    return "fathom-status-h" + hashlib.sha256(recording_id.encode()).hexdigest()[:16]
+
+
+def statuses_now(user: User, recording_ids: list[str]) -> dict[str, tuple[str, int | None]]:
+    """The sync status of meetings the user listed a moment ago (the rows a finished job flips),
+    from the remembered listing; one no longer remembered counts as synced once it is stored."""
+    ids = list(dict.fromkeys(r for r in recording_ids if r))[:200]
+    listed = remembered_listing(user.id, ids)
+    datas = []
+    for meeting in listed.values():
+        try:
+            datas.append(meeting_to_call_data(meeting))
+        except NotAMeeting:
+            continue
+    known = sync_statuses(datas)
+    stored = dict(db.session.execute(select(Call.external_id, Call.id).where(
+        Call.source == "fathom", Call.external_id.in_([rid for rid in ids if rid not in known])))
+        .all()) if len(known) < len(ids) else {}
+    return {rid: known.get(rid) or ((SYNCED, stored[rid]) if rid in stored else (NOT_SYNCED, None)) for rid in ids}
+
+
+@dataclass
+class RangeCount:
+    total: int
+    unchanged: int
+
+    @property
+    def to_sync(self) -> int:
+        return self.total - self.unchanged
+
+
+def count_in_range(user: User, since: date | None = None, until: date | None = None,
+                   mine_only: bool = False) -> RangeCount:
+    """How many meetings a range sync would see, and how many of them it would skip as unchanged
+    (the confirm step before "Sync all in range"). Lists the range without content."""
+    connection = require_connection(user)
+    after, before = day_range(since, until)
+    recorded_by = [h.email for h in user.host_emails] if mine_only else []
+    total = unchanged = 0
+    with client_for(connection) as client:
+        for page in client.iter_meeting_pages(created_after=after, created_before=before, recorded_by=recorded_by,
+                                              include_content=False):
+            remember_listing(user.id, page["items"])
+            datas = []
+            for meeting in page["items"]:
+                try:
+                    datas.append(meeting_to_call_data(meeting))
+                except NotAMeeting:
+                    continue
+            total += len(datas)
+            unchanged += sum(1 for status, _ in sync_statuses(datas).values() if status == SYNCED)
+    return RangeCount(total, unchanged)
 
 
 def preview(user: User, recording_id: str) -> CallData:

@@ -28,7 +28,8 @@ from ..models import SyncJob, SyncJobItem, User, WorkStatus, utcnow
 from ..timeutil import parse_instant
 from .client import FathomAuthError, FathomClient, FathomError
 from .credentials import NeedsAttention, client_for
-from .listing import SyncError, day_range, parse_day, remember_listing, remembered_listing, require_connection
+from .listing import (SYNCED, SyncError, day_range, parse_day, remember_listing, remembered_listing,
+                      require_connection, sync_statuses)
 from .mapping import NotAMeeting, meeting_to_call_data, recording_id_of
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
@@ -116,7 +117,7 @@ def retry_failed(user: User, job: SyncJob) -> SyncJob:
     since, until = parse_day(params.get("since"), "since"), parse_day(params.get("until"), "until")
     if not job.listing_done:
         return start_sync(owner, since=since, until=until, mine_only=params.get("mine_only", False), retry_of=job.id)
-    ids = [item.external_id for item in job.items if item.status != "done"]
+    ids = [item.external_id for item in job.items if item.status not in ("done", "skipped")]
     if not ids:
         raise SyncError("every meeting of this job was synced; nothing to retry")
     return start_sync(owner, ids, since=since, until=until, retry_of=job.id)
@@ -247,12 +248,18 @@ class _JobRunner:
 
     def _meetings_in_range(self):
         """Every meeting of the range not yet done: on a resumed job, those listed before its worker
-        died and still pending, and the ones not listed yet."""
+        died and still pending, and the ones not listed yet. A meeting stored before whose listing
+        has not changed since is skipped (item `skipped`, counted done): re-syncing a range fetches
+        only what is new or changed."""
         for page in self._pages(self.since, self.until):
             meetings = [m for m in page["items"] if _rid(m)]
+            unchanged = _unchanged(meetings)
             for meeting in meetings:
                 if _rid(meeting) not in self.items:
                     item = SyncJobItem(external_id=_rid(meeting), title=_title(meeting))
+                    if _rid(meeting) in unchanged:
+                        item.status, item.call_id, item.finished_at = "skipped", unchanged[_rid(meeting)], utcnow()
+                        self.job.done += 1
                     self.job.items.append(item)
                     self.items[item.external_id] = item
             self.job.total = len(self.items)
@@ -299,6 +306,17 @@ class _JobRunner:
         item.status, item.error, item.finished_at = "failed", reason[:2000], utcnow()
         self.job.failed += 1
         log_event("fathom_sync_item_failed", sync_job_id=self.job.id, recording_id=item.external_id)
+
+
+def _unchanged(meetings: list[dict]) -> dict[str, int]:
+    """recording id → call id of the listed meetings stored already and unchanged since."""
+    datas = []
+    for meeting in meetings:
+        try:
+            datas.append(meeting_to_call_data(meeting))
+        except NotAMeeting:
+            continue
+    return {rid: call_id for rid, (status, call_id) in sync_statuses(datas).items() if status == SYNCED}
 
 
 def _rid(meeting: dict) -> str | None:

@@ -74,10 +74,16 @@ def test_denied_consent_and_provider_errors_get_a_clear_page(calendar_app, googl
     assert "Try again" in page
 
 
-def test_missing_settings_are_named_not_a_stack_trace(calendar_app, client, auth, member):
+def test_missing_settings_are_named_to_admins_only_not_a_stack_trace(calendar_app, client, auth, member, admin):
     calendar_app.config["MICROSOFT_CLIENT_SECRET"] = None
     auth.login(MEMBER_EMAIL)
     page = client.get("/dashboard/auth/microsoft/")
+    assert page.status_code == 503
+    body = page.get_data(as_text=True)
+    assert "Microsoft calendars are not set up on this server." in body and "MICROSOFT_CLIENT_SECRET" not in body
+    admin_client = calendar_app.test_client()
+    login(admin_client, "admin@example.com")
+    page = admin_client.get("/dashboard/auth/microsoft/")
     assert page.status_code == 503
     assert "set MICROSOFT_CLIENT_SECRET on the server" in page.get_data(as_text=True)
 

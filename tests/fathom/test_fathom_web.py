@@ -8,7 +8,7 @@ from callvault.extensions import db
 from callvault.fathom import sync
 from callvault.models import Call, FathomConnection, SyncJob, User
 from tests.support.fathom import MEMBER_EMAIL, connect_oauth, connection_of, store_api_key
-from tests.support.web import csrf_from
+from tests.support.web import csrf_from, login
 
 HX = {"HX-Request": "true"}
 
@@ -47,11 +47,17 @@ def test_connect_with_oauth_binds_state_to_the_session(fathom_app, sandbox, clie
         assert connection.access_token not in page and connection.access_token not in connection.access_token_encrypted
 
 
-def test_missing_oauth_setting_is_named_in_the_page(fathom_app, client, auth, member):
+def test_missing_oauth_setting_is_named_to_admins_plain_words_to_members(fathom_app, client, auth, member, admin):
     fathom_app.config["FATHOM_OAUTH_CLIENT_ID"] = None
     auth.login(MEMBER_EMAIL)
     page = client.get("/auth/fathom/", follow_redirects=True)
     assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "not available on this server; use an API key" in body and "FATHOM_OAUTH_CLIENT_ID" not in body
+    assert "with OAuth</a>" not in body  # no button that cannot work
+    admin_client = fathom_app.test_client()
+    login(admin_client, "admin@example.com")
+    page = admin_client.get("/auth/fathom/", follow_redirects=True)
     assert "set FATHOM_OAUTH_CLIENT_ID on the server" in page.get_data(as_text=True)
 
 

@@ -63,13 +63,16 @@ def known_day(app, admin, member, make_call):
                 export.last_error, export.attempts, export.last_attempt_at = "output hub: refused", 2, utcnow()
         db.session.commit()
     noon = DAY + timedelta(hours=12)
-    *_, job_id, _ = add(
+    *_, job_id, failed_job_id = add(
         app, *(delivery(s, noon) for s in ("success", "success", "failed", "rejected", "duplicate")),
         delivery("success", noon + timedelta(days=1)), delivery("failed", noon, source="attendee"),
         SyncJob(user_id=member, status="succeeded", total=5, done=4, failed=1, created_at=noon),
         SyncJob(user_id=member, status="failed", created_at=noon, error="Fathom said 401"))
     add(app, SyncJobItem(sync_job_id=job_id, external_id="77", title="Broken meeting", status="failed",
-                         error="transcript missing"))
+                         error="transcript missing"),
+        # meetings synced count distinct calls: call 0 synced by both jobs counts once
+        *(SyncJobItem(sync_job_id=job_id, external_id=str(n), status="done", call_id=ids[n]) for n in (0, 1)),
+        SyncJobItem(sync_job_id=failed_job_id, external_id="0", status="done", call_id=ids[0]))
     mine, theirs = add(app, calendar(member, "member@example.com"),
                        calendar(admin, "admin@example.com", provider="microsoft"))
     at = DAY + timedelta(hours=14)
@@ -96,7 +99,7 @@ def test_pipeline_figures_for_a_day(admin_client, known_day):
     assert data["fathom_webhooks"] == {"received": 5, "processed": 2, "failed": 1, "rejected": 1, "duplicate": 1,
                                        "pending": 0}
     assert data["sync_jobs"] == {"total": 2, "queued": 0, "running": 0, "succeeded": 1, "failed": 1, "cancelled": 0,
-                                 "meetings_synced": 4, "meetings_failed": 1}
+                                 "meetings_synced": 2, "meetings_failed": 1}
     assert data["exports"]["database"] == {"done": 2, "pending": 0, "failed": 1}
     assert data["exports"]["configured_targets"] == ["database"]
 

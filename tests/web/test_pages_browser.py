@@ -26,6 +26,7 @@ from tests.support.web import PASSWORD, LiveServer
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 900}}
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/callvault-pages"))
 MEMBER = "member@example.com"
+NEWCOMER = "newcomer@example.com"  # a member with nothing yet: the first-run checklist and disabled actions
 BAD_IMPACTS = ("serious", "critical")
 RAW_STATE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 
@@ -51,6 +52,7 @@ def demo_site(app, app_factory):
     run_periodic_jobs(app, 3)
     with app.app_context():
         member = create_user(MEMBER, PASSWORD, name="Max Member")
+        create_user(NEWCOMER, PASSWORD, name="Nina Newcomer")
         member_call = upsert_call(member, sample_call(external_id="m1", title="Member's own meeting",
                                                       segments=6)).call.id
         demo_call = Call.query.filter_by(source="fathom").order_by(Call.started_at.desc()).first()
@@ -67,8 +69,10 @@ def demo_site(app, app_factory):
         yield server.url, {
             "admin": (DEMO_EMAIL, demo_password, common + [f"/calls/{demo_call_id}", "/calls?q=release",
                                                            "/dashboard/", "/admin/webhook-deliveries/", "/fathom/sync#fetch",
+                                                           "/admin/setup/",
                                                            f"/admin/webhook-deliveries/{delivery_id}", viewer_path]),
             "member": (MEMBER, PASSWORD, common + [f"/calls/{member_call}"]),
+            "newcomer": (NEWCOMER, PASSWORD, ["/calls", "/fathom/sync", "/exports/"]),
             "signed-out": (None, None, ["/login", viewer_path]),
         }
     world.stop()
