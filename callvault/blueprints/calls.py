@@ -6,7 +6,7 @@ from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..extensions import htmx
 from ..ids import parse_id
-from ..search import listing, providers
+from ..search import listing
 from ..search import results as search_results
 from ..transcripts.view import transcript_lines
 from .auth import login_required
@@ -41,9 +41,6 @@ def _library_context(args):
                 poll_url = url_for("calls.updates", after=queries.latest_call_id(g.user, filters), **kept)
     except queries.QueryError as exc:
         error, calls, next_cursor = str(exc), [], None
-    if search and search.semantic_note and not g.user.is_admin \
-            and search.semantic_note == providers.semantic_off_reason(current_app.config):
-        search.semantic_note = None  # operator configuration: admins read it on the setup page
     kept = {k: v for k, v in args.items() if k != "cursor" and v}
     return {"calls": calls, "search": search, "error": error, "args": args, "poll_url": poll_url,
             "poll_seconds": current_app.config["LIBRARY_POLL_SECONDS"],
