@@ -234,6 +234,8 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         "WEBHOOK_MAX_ATTEMPTS": _whole(environ, "WEBHOOK_MAX_ATTEMPTS", 3, "attempts", minimum=1),
         "WORKER_HEARTBEAT_SECONDS": _whole(environ, "WORKER_HEARTBEAT_SECONDS", 10, "seconds", minimum=1),
         "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
+        # The dashboard's all-time figures are kept in Redis this long (0: computed on every request).
+        "DASHBOARD_CACHE_SECONDS": _whole(environ, "DASHBOARD_CACHE_SECONDS", 15, "seconds"),
         "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),
         # An OpenAI-compatible API for embeddings and titles; the base URL includes the version (…/v1).
         # Unset: offline titles from key phrases, no semantic search. The key is never logged.

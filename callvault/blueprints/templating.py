@@ -15,6 +15,7 @@ from ..labels import state_label
 from ..models import Calendar
 from ..safe_urls import http_url
 from ..transcripts.links import share_links
+from ..transcripts.view import transcript_items
 from . import calendars as calendar_pages
 
 
@@ -45,6 +46,7 @@ FILTERS = {
     # Every stored URL rendered as an href or src goes through this: anything but http(s) renders no link.
     "safe_url": http_url,
     "state": state_label,
+    "transcript_items": transcript_items,
 }
 
 GLOBALS = {
