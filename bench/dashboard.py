@@ -45,9 +45,10 @@ def percentile(samples: list[float], q: float) -> float:
 CHROMIUM = "/usr/bin/chromium"
 
 
-def measure_in_browser(app, path: str, loads: int) -> None:
+def measure_in_browser(app, path: str, loads: int) -> dict:
     """Load `path` in headless Chromium (desktop and a 390px phone) through a real HTTP server and
-    report the browser's own navigation timings, then how long find-in-transcript takes to filter."""
+    report the browser's own navigation timings, then how long find-in-transcript takes to filter.
+    Returns {(viewport label, timing name): samples in ms}."""
     import threading
 
     from playwright.sync_api import sync_playwright
@@ -59,6 +60,7 @@ def measure_in_browser(app, path: str, loads: int) -> None:
     base = f"http://127.0.0.1:{server.server_port}"
     print(f"\n{'in Chromium, ' + path.split('?')[0]:40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   "
           f"({loads} loads each)")
+    measured = {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -87,12 +89,14 @@ def measure_in_browser(app, path: str, loads: int) -> None:
                         for key, value in zip(timings, (*nav, found - 150)):  # minus the 150 ms debounce
                             timings[key].append(value)
                 for key, samples in timings.items():
+                    measured[(label, key)] = samples
                     print(f"  {label + ', ' + key:38} {statistics.median(samples):8.1f} "
                           f"{percentile(samples, .95):8.1f} {max(samples):8.1f}")
                 context.close()
             browser.close()
     finally:
         server.shutdown()
+    return measured
 
 
 def measure(url: str, requests: int, browser_loads: int = 0) -> None:

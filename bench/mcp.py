@@ -88,14 +88,18 @@ def tokens(url: str) -> dict:
     return issued
 
 
-def report(label: str, samples: list[float], baseline: float | None = None) -> float:
+def report(label: str, samples: list[float], baseline: float | None = None, rows: list | None = None) -> float:
+    """Print one line; append (label, samples, baseline p50) to `rows` when given."""
     p50 = statistics.median(samples)
+    if rows is not None:
+        rows.append((label, samples, baseline))
     ratio = f"{p50 / baseline:6.2f}x" if baseline else ""
     print(f"{label:58} {p50:8.1f} {percentile(samples, .95):8.1f} {max(samples):8.1f}  {ratio}", flush=True)
     return p50
 
 
-async def measure(base: str, issued: dict, requests: int) -> None:
+async def measure(base: str, issued: dict, requests: int, rows: list | None = None) -> None:
+    """Time every case; each is printed, and appended to `rows` when given (see `report`)."""
     async def timed(run) -> list[float]:
         for _ in range(2):
             await run()
@@ -119,8 +123,8 @@ async def measure(base: str, issued: dict, requests: int) -> None:
                 async def tool_search(q=q):
                     result = await client.call_tool("search_meetings", {"query": q, "limit": 10})
                     assert not result.is_error, result
-                base_p50 = report(f"API  GET /api/v1/calls?q={q}  ({who})", await timed(baseline_search))
-                report(f"MCP  search_meetings {label}  ({who})", await timed(tool_search), base_p50)
+                base_p50 = report(f"API  GET /api/v1/calls?q={q}  ({who})", await timed(baseline_search), None, rows)
+                report(f"MCP  search_meetings {label}  ({who})", await timed(tool_search), base_p50, rows)
         if who == "member":
             continue
         async with httpx2.AsyncClient(base_url=base, headers=headers, timeout=60) as api, \
@@ -128,7 +132,8 @@ async def measure(base: str, issued: dict, requests: int) -> None:
                                                                                             timeout=60))) as client:
             async def whole_call():
                 assert (await api.get(f"/api/v1/calls/{LONG_CALL}")).status_code == 200
-            base_p50 = report(f"API  GET /api/v1/calls/{LONG_CALL} (5,000 segments)  ({who})", await timed(whole_call))
+            base_p50 = report(f"API  GET /api/v1/calls/{LONG_CALL} (5,000 segments)  ({who})", await timed(whole_call),
+                              None, rows)
             for label, arguments in (("first page (200 segments)", {}),
                                      ("middle page (start_segment 2500, 200)", {"start_segment": 2500}),
                                      ("ten minutes by time (start 3600 s)", {"start_seconds": 3600,
@@ -137,7 +142,7 @@ async def measure(base: str, issued: dict, requests: int) -> None:
                 async def page(arguments=arguments):
                     result = await client.call_tool("get_transcript", {"meeting_id": LONG_CALL, **arguments})
                     assert not result.is_error and result.structured_content["segments"], result
-                report(f"MCP  get_transcript {label}  ({who})", await timed(page), base_p50)
+                report(f"MCP  get_transcript {label}  ({who})", await timed(page), base_p50, rows)
 
 
 def main() -> None:

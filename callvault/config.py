@@ -236,6 +236,8 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         # How often an open library asks whether new meetings arrived (0: never).
         "LIBRARY_POLL_SECONDS": _whole(environ, "LIBRARY_POLL_SECONDS", 15, "seconds", minimum=0),
         "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
+        # The dashboard's all-time figures are kept in Redis this long (0: computed on every request).
+        "DASHBOARD_CACHE_SECONDS": _whole(environ, "DASHBOARD_CACHE_SECONDS", 15, "seconds"),
         "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),
         # An OpenAI-compatible API for embeddings and titles; the base URL includes the version (…/v1).
         # Unset: offline titles from key phrases, no semantic search. The key is never logged.

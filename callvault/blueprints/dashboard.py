@@ -33,6 +33,10 @@ def _machinery() -> dict:
     return figures.machinery(get_redis(), config["SCHEDULER_STALE_SECONDS"], config["INPROCESS_QUEUE"])
 
 
+def _summary() -> dict:
+    return figures.cached_summary(get_redis(), _machinery(), current_app.config["DASHBOARD_CACHE_SECONDS"])
+
+
 def _url(endpoint: str | None, params: dict) -> str | None:
     """A page to act on a failure, if this installation has it."""
     if not endpoint:
@@ -75,7 +79,7 @@ def index():
         day = figures.parse_day(request.args.get("date"))
     except figures.FigureError as exc:
         error, day = str(exc), figures.parse_day(None)
-    summary = figures.summary(_machinery())
+    summary = _summary()
     context = {
         "day": day, "error": error, "summary": summary, **_charts(summary),
         "pipeline": figures.pipeline(day), "events": figures.events(day), "failures": _failures(7),
@@ -91,7 +95,7 @@ def index():
 @bp.get("/api/summary/")
 @admin_api
 def api_summary():
-    return jsonify(figures.summary(_machinery()))
+    return jsonify(_summary())
 
 
 @bp.get("/api/pipeline/")

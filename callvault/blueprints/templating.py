@@ -19,6 +19,7 @@ from ..safe_urls import http_url
 from ..setup_status import is_on
 from ..tracked_work import duration_seconds
 from ..transcripts.links import share_links
+from ..transcripts.view import transcript_items
 from . import calendars as calendar_pages
 
 
@@ -68,6 +69,7 @@ FILTERS = {
     "safe_url": http_url,
     "state": state_label,
     "for_reader": for_reader,
+    "transcript_items": transcript_items,
 }
 
 GLOBALS = {

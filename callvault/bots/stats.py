@@ -2,6 +2,7 @@
 from datetime import datetime
 
 from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Bot, BotTransition, User
@@ -45,9 +46,9 @@ def transcript_lost(bot: Bot) -> bool:
 
 def missed(since: datetime, limit: int) -> list[tuple[Bot, str | None]]:
     """Missed and failed bots, and ended bots whose transcript never arrived (newest first), with their
-    owner's email."""
+    owner's email. Their events come in one more query (what fixes a bot depends on its meeting's end)."""
     return db.session.execute(
-        select(Bot, User.email).outerjoin(User, User.id == Bot.owner_id)
+        select(Bot, User.email).outerjoin(User, User.id == Bot.owner_id).options(selectinload(Bot.event))
         .where(or_(Bot.state.in_(FAILED), TRANSCRIPT_LOST), Bot.state_changed_at >= since)
         .order_by(Bot.state_changed_at.desc(), Bot.id.desc()).limit(limit)).all()
 

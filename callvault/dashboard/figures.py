@@ -3,6 +3,7 @@
 Days are UTC days. Each pipeline stage and each kind of failure is one small function; one whose
 feature is not set up reports status "not_set_up" with a null count, never a fake zero.
 """
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -525,6 +526,11 @@ def calendar_figures() -> dict:
 
 
 def summary(machinery_figures: dict, today: date | None = None) -> dict:
+    return {**stored_figures(today), "machinery": machinery_figures}
+
+
+def stored_figures(today: date | None = None) -> dict:
+    """The summary's figures from the database: all-time counts and the 30-day chart."""
     today = today or utcnow().date()
     by_source = _count_by(Call.source)
     first, last = db.session.execute(select(func.min(Call.started_at), func.max(Call.started_at))).one()
@@ -550,6 +556,30 @@ def summary(machinery_figures: dict, today: date | None = None) -> dict:
         "calls_per_day": calls_per_day(30, today),
         "deliveries_per_day": deliveries_per_day(14, today),
         "job_durations": job_durations(),
-        "machinery": machinery_figures,
     }
+
+
+SUMMARY_CACHE_KEY = "callvault:dashboard:summary:{day}"
+
+
+def cached_summary(connection, machinery_figures: dict, ttl_seconds: int, today: date | None = None) -> dict:
+    """`summary`, its database figures kept in Redis for `ttl_seconds` (they scan every call, delivery and
+    export; a page refresh and the JSON API then share one computation). `generated_at` says when they
+    were computed. The machinery figures are always live; without Redis, so are the others."""
+    today = today or utcnow().date()
+    if ttl_seconds <= 0:
+        return summary(machinery_figures, today)
+    key = SUMMARY_CACHE_KEY.format(day=today.isoformat())
+    try:
+        kept = connection.get(key)
+    except redis.RedisError:
+        return summary(machinery_figures, today)
+    if kept is not None:
+        return {**json.loads(kept), "machinery": machinery_figures}
+    figures = stored_figures(today)
+    try:
+        connection.set(key, json.dumps(figures), ex=ttl_seconds)
+    except redis.RedisError:
+        pass  # the figures are right; the next request computes them again
+    return {**figures, "machinery": machinery_figures}
 
