@@ -232,6 +232,11 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         "TRANSCRIPT_LINK_DAYS": _whole(environ, "TRANSCRIPT_LINK_DAYS", 30, "days", minimum=1),
         "WEBHOOK_RETENTION_DAYS": _whole(environ, "WEBHOOK_RETENTION_DAYS", 30, "days", minimum=1),
         "WEBHOOK_MAX_ATTEMPTS": _whole(environ, "WEBHOOK_MAX_ATTEMPTS", 3, "attempts", minimum=1),
+        # Where a judged webhook request is put before its 2xx: "redis" (the inbox stream, drained into the
+        # database by the workers), "database" (rows committed on the request path), or "auto": redis when
+        # REDIS_URL is set, database with the in-process queue (fakeredis keeps nothing across a restart).
+        "WEBHOOK_INTAKE": _choice(environ, "WEBHOOK_INTAKE", ("auto", "redis", "database"), "auto"),
+        "WEBHOOK_DRAIN_BATCH": _whole(environ, "WEBHOOK_DRAIN_BATCH", 100, "deliveries", minimum=1),
         "WORKER_HEARTBEAT_SECONDS": _whole(environ, "WORKER_HEARTBEAT_SECONDS", 10, "seconds", minimum=1),
         "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
         "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),

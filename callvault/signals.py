@@ -39,6 +39,8 @@ bundle_requested = facts.signal("bundle-requested", doc="bundle_id: a person ask
 # --- webhooks --------------------------------------------------------------------------------------
 delivery_accepted = facts.signal("delivery-accepted", doc="""delivery_id: a verified, claimed webhook delivery
 waits for processing (sent after its claim is committed).""")
+webhook_inbox_due = facts.signal("webhook-inbox-due", doc="""Judged webhook requests wait in the Redis inbox to be
+recorded and processed (sent by the intake when no drain was asked for lately, and by a drain that left some).""")
 
 # --- Fathom ----------------------------------------------------------------------------------------
 fathom_sync_requested = facts.signal("fathom-sync-requested", doc="sync_job_id: a Fathom sync job was created.")
