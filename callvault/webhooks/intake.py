@@ -219,25 +219,31 @@ def record(entries: list[dict]) -> list[Recorded]:
 
 def drain_inbox(batch_size: int | None = None) -> dict:
     """Record the inbox's entries oldest first, a batch at a time, and process each batch's accepted
-    deliveries. One recorder at a time (so copies are recorded in the order Redis claimed them); the
-    processing of a batch runs outside that lock, beside the next batch's recording by another worker.
-    An entry leaves the inbox only once its row is committed."""
+    deliveries. The processing of a batch runs outside the recorder's lock, beside the next batch's
+    recording by another worker (asked to join when entries remain). How many of each outcome."""
     batch_size = batch_size or current_app.config["WEBHOOK_DRAIN_BATCH"]
     inbox.drain_started()
     counts = Counter()
-    while True:
-        with redis_lock(inbox.INBOX_LOCK, RECORDER_LEASE_SECONDS, RECORDER_WAIT_SECONDS) as held:
-            entries = inbox.read(batch_size) if held else []
-            if not entries:
-                break
-            recorded = record([entry for _, entry in entries])
-            inbox.remove([entry_id for entry_id, _ in entries])
-            more = inbox.waiting() > 0
-        if more and inbox.request_drain():
-            signals.webhook_inbox_due.send(None)  # another worker records the next batch meanwhile
+    while recorded := record_from_inbox(batch_size):
         counts["recorded"] += len(recorded)
         counts.update(process_many([r.delivery_id for r in recorded if r.status == "pending"]))
     return dict(counts)
+
+
+def record_from_inbox(batch_size: int) -> list[Recorded]:
+    """Record the inbox's oldest `batch_size` entries (one transaction) and only then delete them from
+    it; [] when it is empty. One recorder at a time, so copies are recorded in the order Redis claimed
+    them (the winner of SET NX was appended first)."""
+    with redis_lock(inbox.INBOX_LOCK, RECORDER_LEASE_SECONDS, RECORDER_WAIT_SECONDS) as held:
+        entries = inbox.read(batch_size) if held else []
+        if not entries:
+            return []
+        recorded = record([entry for _, entry in entries])
+        inbox.remove([entry_id for entry_id, _ in entries])
+        more = inbox.waiting() > 0
+    if more and inbox.request_drain():
+        signals.webhook_inbox_due.send(None)  # another worker records the next batch meanwhile
+    return recorded
 
 
 def waiting_in_inbox() -> int | None:
