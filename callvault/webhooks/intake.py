@@ -202,9 +202,9 @@ def record(entries: list[dict]) -> list[Recorded]:
         delivery_id = db.session.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
         status, message = values["status"], values.get("error_message")
         if status == "pending":
-            won = db.session.execute(_insert_claim(source=values["source"], webhook_id=values["webhook_id"],
-                                                   delivery_id=delivery_id)).rowcount
-            if not won:
+            claimed = db.session.execute(_insert_claim(source=values["source"], webhook_id=values["webhook_id"],
+                                                       delivery_id=delivery_id)).scalar()
+            if claimed is None:
                 original = db.session.scalar(select(claims.c.delivery_id).where(
                     claims.c.source == values["source"], claims.c.webhook_id == values["webhook_id"]))
                 status = "duplicate"
@@ -451,10 +451,11 @@ def _row_values(entry: dict) -> dict:
 
 
 def _insert_claim(**values):
-    """INSERT a claim, doing nothing when the webhook id is claimed already (rowcount says which)."""
+    """INSERT a claim returning its id, or nothing when the webhook id is claimed already."""
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    return (dialect.insert(ProcessedWebhook.__table__).values(**values)
-            .on_conflict_do_nothing(index_elements=["source", "webhook_id"]))
+    table = ProcessedWebhook.__table__
+    return (dialect.insert(table).values(**values)
+            .on_conflict_do_nothing(index_elements=["source", "webhook_id"]).returning(table.c.id))
 
 
 def _update(delivery_id: int, **values) -> None:
