@@ -7,7 +7,7 @@ makes concurrent writers of the same meeting converge on one row.
 """
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -63,8 +63,15 @@ class CallData:
     action_items: list[ActionItemData] = field(default_factory=list)
 
     def fingerprint(self) -> str:
-        payload = json.dumps(asdict(self), default=str, sort_keys=True, ensure_ascii=False)
+        payload = json.dumps(_fields(self), default=str, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _fields(data) -> dict:
+    """`dataclasses.asdict` for these flat dataclasses (a field is a scalar or a list of dataclasses of
+    scalars), without its deep copies: the same dict, at a fraction of the cost on a long transcript."""
+    return {name: [dict(vars(item)) for item in value] if isinstance(value, list) else value
+            for name, value in vars(data).items()}
 
 
 @dataclass
@@ -94,7 +101,7 @@ def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResul
     call.title = (data.title or "Untitled meeting")[:500]
     call.content_hash = fingerprint
     db.session.flush()
-    _replace_children(call.id, data)
+    _replace_children(call.id, data, had_children=not created)
     db.session.expire(call, ["participants", "action_items"])
     # In this same transaction: exports and search enrichment record their intents (queued after commit).
     signals.call_stored.send(None, call_id=call.id, content_hash=fingerprint)
@@ -120,15 +127,18 @@ def _claim_row(owner: User, data: CallData) -> tuple[Call, bool]:
     return call, True
 
 
-def _replace_children(call_id: int, data: CallData) -> None:
-    for model in (TranscriptSegment, Participant, ActionItem):
-        db.session.execute(delete(model).where(model.call_id == call_id))
+def _replace_children(call_id: int, data: CallData, had_children: bool) -> None:
+    """The call's participants, segments and action items become `data`'s (a call just inserted has none
+    to delete: three statements fewer per new call, most of a webhook burst)."""
+    if had_children:
+        for model in (TranscriptSegment, Participant, ActionItem):
+            db.session.execute(delete(model).where(model.call_id == call_id))
     if data.participants:
         db.session.execute(insert(Participant), [
-            {"call_id": call_id, "position": i, **asdict(p)} for i, p in enumerate(data.participants)])
+            {"call_id": call_id, "position": i, **vars(p)} for i, p in enumerate(data.participants)])
     if data.segments:
         db.session.execute(insert(TranscriptSegment), [
-            {"call_id": call_id, "position": i, **asdict(s)} for i, s in enumerate(data.segments)])
+            {"call_id": call_id, "position": i, **vars(s)} for i, s in enumerate(data.segments)])
     if data.action_items:
         db.session.execute(insert(ActionItem), [
-            {"call_id": call_id, "position": i, **asdict(a)} for i, a in enumerate(data.action_items)])
+            {"call_id": call_id, "position": i, **vars(a)} for i, a in enumerate(data.action_items)])

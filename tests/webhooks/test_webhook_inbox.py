@@ -197,3 +197,19 @@ def test_a_drain_that_dies_after_its_commit_records_nothing_twice(app, client, m
     drain()
     assert [s for s, _ in deliveries(app)] == ["success"] * 4
     assert call_ids(app) == ["1", "2", "3"]
+
+
+def test_one_delivery_that_fails_in_a_batch_fails_alone(app, client, member):
+    bodies = [encode(meeting(recording_id=i)) for i in (1, 2)] + [encode(meeting(recording_id=3, email="who@x.org"))]
+    bodies.append(b'{"recording_id": 4, "title": {"a": 1}, "transcript": "nope", "recorded_by": "me"}')
+    bodies.append(encode(meeting(recording_id=5)))
+    for body in bodies:
+        assert client.post(URL, data=body, headers=signed(body)).status_code == 202
+    with app.app_context():
+        assert drain_webhook_inbox() == {"recorded": 5, "success": 3, "failed": 2}
+    assert [s for s, _ in deliveries(app)] == ["success", "success", "failed", "failed", "success"]
+    assert call_ids(app) == ["1", "2", "5"]
+    with app.app_context():
+        failed = WebhookDelivery.query.filter_by(status="failed").order_by(WebhookDelivery.id).all()
+        assert "no user has host email who@x.org" in failed[0].error_message and failed[0].attempts == 1
+        assert failed[1].error_message == "the meeting has no recorded_by.email, so its owner is unknown"
