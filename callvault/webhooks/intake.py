@@ -327,8 +327,9 @@ def process_many(delivery_ids: list[int]) -> Counter:
     except Exception:  # ProcessingFailed, or anything a sender put in a body: one at a time, to record it
         db.session.rollback()
         return Counter(getattr(process(delivery_id), "status", None) for delivery_id in locked)
+    counts = Counter(delivery.status for delivery in deliveries)  # before the commit expires them
     db.session.commit()  # the calls and their deliveries' outcomes
-    return Counter(delivery.status for delivery in deliveries)
+    return counts
 
 
 def _succeeded(delivery: WebhookDelivery, call: Call | None) -> None:
