@@ -40,14 +40,14 @@ RECORDER = "bench@example.com"
 BARE_PATH, WEBHOOK_PATH = "/bench/bare", "/webhooks/fathom"
 
 
-def bench_app():
+def bench_app(overrides: dict | None = None):
     """The app gunicorn serves here: CallVault plus the bare endpoint, in the same processes."""
     from flask import request
 
     from callvault import create_app
     from callvault.extensions import csrf
 
-    app = create_app()
+    app = create_app(overrides)
     webhook = Webhook(os.environ["FATHOM_OAUTH_WEBHOOK_SECRET"])
 
     @csrf.exempt
