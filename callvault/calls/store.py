@@ -90,18 +90,16 @@ def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResul
     # Links from any source become an href: only http(s) is kept, anything else is stored as NULL.
     data.recording_url, data.share_url = http_url(data.recording_url), http_url(data.share_url)
     fingerprint = data.fingerprint()
-    call, created = _claim_row(owner, data)
+    call, created = _claim_row(owner, data, fingerprint)
     if not created and call.content_hash == fingerprint:
         if commit:
             db.session.commit()
         return UpsertResult(call, created=False, changed=False)
 
-    for name in _SCALARS:
-        setattr(call, name, getattr(data, name))
-    call.title = (data.title or "Untitled meeting")[:500]
-    call.content_hash = fingerprint
-    db.session.flush()
-    _replace_children(call.id, data, had_children=not created)
+    if not created:  # a new row was inserted with all of these already
+        _set_scalars(call, data, fingerprint)
+        db.session.flush()
+    _replace_children(call.id, data)
     db.session.expire(call, ["participants", "action_items"])
     # In this same transaction: exports and search enrichment record their intents (queued after commit).
     signals.call_stored.send(None, call_id=call.id, content_hash=fingerprint)
@@ -110,14 +108,15 @@ def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResul
     return UpsertResult(call, created=created, changed=True)
 
 
-def _claim_row(owner: User, data: CallData) -> tuple[Call, bool]:
-    """The call row for (source, external_id), locked for this transaction; inserted if absent."""
+def _claim_row(owner: User, data: CallData, fingerprint: str) -> tuple[Call, bool]:
+    """The call row for (source, external_id), locked for this transaction; inserted (with all of
+    `data`'s scalars: no UPDATE after the INSERT) if absent."""
     query = select(Call).filter_by(source=data.source, external_id=data.external_id).with_for_update()
     call = db.session.scalars(query).first()
     if call is not None:
         return call, False
-    call = Call(owner_id=owner.id, source=data.source, external_id=data.external_id,
-                title=(data.title or "Untitled meeting")[:500], started_at=data.started_at)
+    call = Call(owner_id=owner.id, source=data.source, external_id=data.external_id)
+    _set_scalars(call, data, fingerprint)
     try:
         with db.session.begin_nested():
             db.session.add(call)
@@ -127,12 +126,18 @@ def _claim_row(owner: User, data: CallData) -> tuple[Call, bool]:
     return call, True
 
 
-def _replace_children(call_id: int, data: CallData, had_children: bool) -> None:
-    """The call's participants, segments and action items become `data`'s (a call just inserted has none
-    to delete: three statements fewer per new call, most of a webhook burst)."""
-    if had_children:
-        for model in (TranscriptSegment, Participant, ActionItem):
-            db.session.execute(delete(model).where(model.call_id == call_id))
+def _set_scalars(call: Call, data: CallData, fingerprint: str) -> None:
+    for name in _SCALARS:
+        setattr(call, name, getattr(data, name))
+    call.title = (data.title or "Untitled meeting")[:500]
+    call.content_hash = fingerprint
+
+
+def _replace_children(call_id: int, data: CallData) -> None:
+    # Deleted even under a call this transaction inserted: on SQLite its savepoint's release commits it,
+    # and a concurrent writer of the same meeting may have given it children since.
+    for model in (TranscriptSegment, Participant, ActionItem):
+        db.session.execute(delete(model).where(model.call_id == call_id))
     if data.participants:
         db.session.execute(insert(Participant), [
             {"call_id": call_id, "position": i, **vars(p)} for i, p in enumerate(data.participants)])
