@@ -43,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import signals
 from ..extensions import db
 from ..logs import log_event
-from ..models import GAVE_UP, Call, ProcessedWebhook, WebhookDelivery, utcnow
+from ..models import GAVE_UP, Call, ProcessedWebhook, User, WebhookDelivery, utcnow
 from ..queues import redis_lock
 from . import inbox
 
@@ -190,6 +190,10 @@ def record(entries: list[dict]) -> list[Recorded]:
     body; the others are duplicates and keep their preview."""
     table, claims = WebhookDelivery.__table__, ProcessedWebhook.__table__
     receipts = [entry["receipt"] for entry in entries]
+    named = {entry["user_id"] for entry in entries if entry.get("user_id") is not None}
+    # A personal webhook's user deleted since the request was judged: the row names nobody (its
+    # processing then says so) rather than the batch failing on the foreign key for ever.
+    users = set(db.session.scalars(select(User.id).where(User.id.in_(named)))) if named else set()
     known = {receipt: (delivery_id, status) for receipt, delivery_id, status in db.session.execute(
         select(table.c.receipt, table.c.id, table.c.status).where(table.c.receipt.in_(receipts)))}
     recorded = []
@@ -199,6 +203,8 @@ def record(entries: list[dict]) -> list[Recorded]:
             recorded.append(Recorded(delivery_id, status))
             continue
         values = _row_values(entry)
+        if values.get("user_id") not in users:
+            values["user_id"] = None
         delivery_id = db.session.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
         status, message = values["status"], values.get("error_message")
         if status == "pending":

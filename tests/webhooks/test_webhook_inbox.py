@@ -10,11 +10,11 @@ import requests
 
 from callvault.extensions import db
 from callvault.jobs.webhooks import drain_webhook_inbox, sweep_webhook_deliveries
-from callvault.models import Call, ProcessedWebhook, WebhookDelivery
+from callvault.models import Call, ProcessedWebhook, User, WebhookDelivery
 from callvault.queues import drain_queues, get_queue, get_redis
 from callvault.webhooks import inbox, intake
 from tests.support.web import LiveServer
-from tests.support.webhooks import SECRET, URL, encode, meeting, record_inbox, signed, use_intake
+from tests.support.webhooks import PERSONAL_SECRET, SECRET, URL, encode, meeting, record_inbox, signed, use_intake
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -213,3 +213,18 @@ def test_one_delivery_that_fails_in_a_batch_fails_alone(app, client, member):
         failed = WebhookDelivery.query.filter_by(status="failed").order_by(WebhookDelivery.id).all()
         assert "no user has host email who@x.org" in failed[0].error_message and failed[0].attempts == 1
         assert failed[1].error_message == "the meeting has no recorded_by.email, so its owner is unknown"
+
+
+def test_a_personal_webhook_whose_user_is_deleted_before_the_drain_fails_alone(app, client, member, other_member,
+                                                                              personal_key):
+    body = encode(meeting(recording_id=9, email="member@example.com"))
+    assert client.post(f"{URL}/{personal_key}", data=body, headers=signed(body, secret=PERSONAL_SECRET)).status_code == 202
+    post(client, 10)
+    with app.app_context():
+        db.session.delete(db.session.get(User, other_member))
+        db.session.commit()
+        assert drain_webhook_inbox() == {"recorded": 2, "success": 1, "failed": 1}
+        failed = WebhookDelivery.query.filter_by(status="failed").one()
+        assert failed.user_id is None
+        assert failed.error_message == "the user this personal webhook belonged to no longer exists"
+    assert call_ids(app) == ["10"]
