@@ -66,6 +66,7 @@ class World:
         self.by_url = {m.url: m for m in meetings}
         self.first_bot: dict[str, str] = {}  # meeting url -> its first service bot id
         self.joining_since: dict[str, datetime] = {}
+        self.failed_at: dict[str, datetime] = {}  # meeting url -> when its first service bot failed
 
     def running(self, url: str, now: datetime) -> Meeting | None:
         meeting = self.by_url.get(url)
@@ -93,6 +94,7 @@ class World:
                 self.joining_since.setdefault(bot_id, now)
                 if meeting and meeting.fault == "fails_to_join" and first:
                     sandbox.set_state(bot_id, "fatal_error", "could_not_join", deliver=False)
+                    self.failed_at.setdefault(url, now)
                 elif self.running(url, now):
                     sandbox.set_state(bot_id, "joined_recording", "bot_joined", deliver=False)
                     sandbox.add_utterance(bot_id, "Host", "Let's start.", int(now.timestamp() * 1000))
@@ -237,16 +239,18 @@ def main() -> None:
                            or m.added_at - timedelta(minutes=5) <= now <= m.added_at for m in meetings)
                 now += timedelta(minutes=1 if busy else 5)  # a quiet hour is stepped through faster
 
-        report(meetings, outages, sandbox, ticks, time.perf_counter() - started)
+        report(meetings, outages, sandbox, world, ticks, time.perf_counter() - started)
     sandbox.stop()
 
 
-def report(meetings, outages, sandbox, ticks, seconds) -> None:
+def report(meetings, outages, sandbox, world, ticks, seconds) -> None:
     from callvault.bots import reconcile
     from callvault.extensions import db
     from callvault.models import Bot
 
-    wanted = [m for m in meetings if not m.cancelled]
+    # A meeting put on a calendar only after it had ended was never there to be recorded.
+    added_after_the_end = [m for m in meetings if not m.cancelled and m.added_at >= m.end]
+    wanted = [m for m in meetings if not m.cancelled and m.added_at < m.end]
     recorded, missed = [], []
     for meeting in wanted:
         bot = db.session.scalars(db.select(Bot).where(
@@ -254,8 +258,10 @@ def report(meetings, outages, sandbox, ticks, seconds) -> None:
         (recorded if bot is not None and bot.call_id is not None else missed).append((meeting, bot))
 
     def unreachable_until_the_end(meeting):
-        """The service was down from when the meeting could first get a bot until it ended."""
-        begin = max(meeting.start - timedelta(minutes=60), meeting.added_at)
+        """The service was down from when the meeting last needed a new bot until it ended: from when it
+        could first get one, or from when its first bot failed at the service."""
+        begin = max(meeting.start - timedelta(minutes=60), meeting.added_at,
+                    world.failed_at.get(meeting.url, meeting.start - timedelta(minutes=60)))
         return any(a <= begin and meeting.end <= b for a, b in outages)
 
     sent = sandbox.count("POST", "/api/v1/bots", status=201)
@@ -266,6 +272,7 @@ def report(meetings, outages, sandbox, ticks, seconds) -> None:
           f"{seconds:.1f} s of real time")
     print("Faults mixed in: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(m.fault for m in meetings).items())))
     print("Outages of the bot service: " + "; ".join(f"{a:%a %H:%M}-{b:%H:%M}" for a, b in outages))
+    print(f"Meetings added to a calendar only after they had ended (nothing to record): {len(added_after_the_end)}")
     print(f"Meetings that should have been recorded: {len(wanted)}")
     print(f"Bots sent (service bots created): {sent}")
     print(f"Meetings recorded: {len(recorded)}")

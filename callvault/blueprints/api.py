@@ -1,10 +1,11 @@
 """JSON API for scripts and downstream tools: `Authorization: Bearer <personal API token>`."""
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..calls import formats, queries
 from ..calls.serialize import call_to_json
 from ..search import listing
+from ..search import results as search_results
 from ..extensions import csrf
 from ..webhooks import deliveries
 from .helpers import ApiError, admin_token_required, error_response, token_required
@@ -47,13 +48,31 @@ def _call_or_404(call_id):
 @bp.get("/calls")
 @token_required
 def list_calls():
+    """Newest first; with `q`, best match first unless `sort=newest`."""
     args = request.args
     try:
         filters = queries.parse_filters(args.get("q"), args.get("source"), args.get("since"), args.get("until"))
+        sort = args.get("sort") or ("relevance" if filters.q else "newest")
+        if sort not in search_results.SORTS:
+            raise queries.QueryError(f"sort must be one of: {', '.join(search_results.SORTS)}")
+        if filters.q and sort == "relevance":
+            page = search_results.search_for(g.user, filters, current_app.config, args.get("cursor"), _limit())
+            body = {"items": [{**call_to_json(hit.call), "match": _match_json(hit)} for hit in page.hits],
+                    "next_cursor": page.next_cursor}
+            if page.semantic_note:
+                body["note"] = page.semantic_note
+            return jsonify(body)
         calls, next_cursor = listing.list_calls(g.user, filters, args.get("cursor"), limit=_limit())
     except queries.QueryError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     return jsonify({"items": [call_to_json(c) for c in calls], "next_cursor": next_cursor})
+
+
+def _match_json(hit) -> dict:
+    """How a ranked hit matched: by words, meaning or both, and its best passage with its time offset."""
+    best = hit.best_line
+    return {"by": hit.match, "passage": {"start_ms": best.start_ms, "speaker": best.speaker,
+                                         "text": "".join(text for text, _ in best.pieces)} if best else None}
 
 
 @bp.get("/calls/<call_id>")

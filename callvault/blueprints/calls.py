@@ -26,8 +26,9 @@ def library():
     error = search = None
     try:
         filters = queries.parse_filters(args.get("q"), args.get("source"), args.get("since"), args.get("until"))
-        if filters.q:  # ranked hits with their matching lines
-            search = search_results.search_for(g.user, filters, current_app.config, args.get("cursor"), PAGE_SIZE)
+        if filters.q:  # hits with their matching lines and best passage, most relevant first unless sort=newest
+            search = search_results.search_for(g.user, filters, current_app.config, args.get("cursor"), PAGE_SIZE,
+                                               args.get("sort") or "relevance")
             calls, next_cursor = [], search.next_cursor
         else:
             calls, next_cursor = listing.list_calls(g.user, filters, args.get("cursor"), limit=PAGE_SIZE)

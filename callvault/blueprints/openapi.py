@@ -61,6 +61,15 @@ SEGMENT = _object({"speaker": _nullable("string"), "text": {"type": "string"},
                    "start_ms": {"type": "integer"}, "end_ms": _nullable("integer")})
 CALL_WITH_SEGMENTS = {"allOf": [{"$ref": "#/components/schemas/Call"}, _object(
     {"segments": {"type": "array", "items": {"$ref": "#/components/schemas/Segment"}}})]}
+MATCH = _object({
+    "by": {"type": "string", "enum": ["words", "meaning", "both"],
+           "description": "whether the call contains the words, said something with the same meaning, or both"},
+    "passage": {"oneOf": [{"type": "null"}, _object({"start_ms": _nullable("integer"), "speaker": _nullable("string"),
+                                                     "text": {"type": "string"}})],
+                "description": "its best passage: the most similar one, else the first line with the words; "
+                               "`start_ms` is null for the call's title and summary"}})
+CALL_OR_HIT = {"allOf": [{"$ref": "#/components/schemas/Call"}, {"type": "object", "properties": {"match": MATCH}}],
+               "description": "a call; with `q` and `sort=relevance` it also says how it matched"}
 DELIVERY = _object({
     "id": {"type": "integer"}, "received_at": INSTANT, "source": {"type": "string"},
     "endpoint": {"type": "string"}, "webhook_id": _nullable("string"),
@@ -109,10 +118,19 @@ def spec() -> dict:
                 "This document", {"200": _json({"type": "object", "required": ["openapi", "paths"]},
                                                "the OpenAPI 3.1 document")}, security=[]),
             "/api/v1/calls": _operation(
-                "The caller's calls, newest first",
-                {"200": _json(_page_of("#/components/schemas/Call"), "a page of calls (without segments)"),
-                 "400": _error("a filter, cursor or limit that cannot be understood"), **AUTH_ERRORS},
-                [_query("q", {"type": "string"}, "full-text query: words, \"phrases\", -exclusions, OR"),
+                "The caller's calls: newest first, or with `q` best match first (`sort=relevance`)",
+                {"200": _json(_object({
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/CallOrHit"}},
+                    "next_cursor": {"type": ["string", "null"], "description": "pass as `cursor` for the next page"},
+                    "note": {"type": "string", "description": "why matches by meaning are missing, if they are"}},
+                    required=["items", "next_cursor"]),
+                    "a page of calls (without segments); ranked by relevance, each with how it matched"),
+                 "400": _error("a filter, sort, cursor or limit that cannot be understood"), **AUTH_ERRORS},
+                [_query("q", {"type": "string"}, "search: words, \"phrases\", -exclusions, OR; calls also match by "
+                                                 "meaning (a question in other words finds them)"),
+                 _query("sort", {"type": "string", "enum": ["relevance", "newest"]},
+                        "with `q`: `relevance` (the default: word and meaning matches fused, best first) or "
+                        "`newest` (calls containing the words, newest first); without `q` always newest first"),
                  _query("source", {"type": "string", "enum": list(SOURCES)}, "only calls from this source"),
                  SINCE, UNTIL, CURSOR, LIMIT]),
             "/api/v1/calls/{call_id}": _operation(
@@ -161,7 +179,7 @@ def spec() -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "a personal API token (`cv_…`)"}},
-            "schemas": {"Call": CALL, "Segment": SEGMENT, "Delivery": DELIVERY, "Error": ERROR},
+            "schemas": {"Call": CALL, "CallOrHit": CALL_OR_HIT, "Segment": SEGMENT, "Delivery": DELIVERY, "Error": ERROR},
         },
     }
 

@@ -136,6 +136,9 @@ def _step(bot: Bot, client: AttendeeClient | None, now: datetime,
     if bot.state in IN_MEETING and now > stuck_after(bot):
         return _give_up_if_stuck(bot, client, now, down)
     if bot.state == "fatal_error" and not _running(bot, now):
+        if _failed_before_joining(bot):  # and no replacement could join before the end: nothing recorded
+            mark_missed(bot, now)
+            return "missed", None
         return None, None
     error = None
     try:
@@ -411,10 +414,19 @@ def _give_up_if_stuck(bot: Bot, client: AttendeeClient | None, now: datetime,
     return "given_up", error
 
 
+def _failed_before_joining(bot: Bot) -> bool:
+    """Its service bot failed while the meeting ran, never having been in it, and no call came of it."""
+    return (bot.call_id is None and bot.state_changed_at < meeting_end(bot)
+            and not any(change.to_state in JOINED for change in bot.transitions))
+
+
 def mark_missed(bot: Bot, now: datetime) -> None:
     """The meeting ended before any bot could join: missed, with why."""
     if bot.attendee_id is None:
         why = "the bot service never took a bot" + (f" (last error: {bot.last_error})" if bot.last_error else "")
+    elif bot.state == "fatal_error":
+        why = (f"service bot {bot.attendee_id} failed ({bot.remote_state or 'fatal_error'}) and no other bot could "
+               "be sent" + (f" (last error: {bot.last_error})" if bot.last_error else ""))
     else:
         why = f"service bot {bot.attendee_id} was still {bot.remote_state or 'unconfirmed'}"
     change_state(bot, "missed", f"the meeting ended ({meeting_end(bot):%Y-%m-%d %H:%M} UTC) before a bot could "

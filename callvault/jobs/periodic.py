@@ -9,6 +9,7 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob(exports.retry_due_exports, 60),
     PeriodicJob(exports.expire_bundles, 3600),
     PeriodicJob(search.retry_due_enrichments, 300),
+    PeriodicJob(search.reembed_stale_calls, 60),
     PeriodicJob(calendars.request_all_syncs, 1800),
     PeriodicJob(calendars.manage_watch_channels, 3600),
     PeriodicJob(bots.dispatch, 60),

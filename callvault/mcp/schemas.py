@@ -1,5 +1,7 @@
 """The structured content of each tool's answer, as pydantic models: the SDK publishes them as the tools'
 output schemas and checks every answer against them (see tools.py for what fills them)."""
+from typing import Literal
+
 from pydantic import BaseModel
 
 
@@ -30,6 +32,8 @@ class MeetingBrief(BaseModel):
 
 
 class SearchHit(MeetingBrief):
+    matched_by: Literal["words", "meaning", "both"]
+    best_passage: Line | None
     matching_lines: list[Line]
     more_matching_lines: int
     summary_excerpt: str | None

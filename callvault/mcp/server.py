@@ -60,8 +60,10 @@ def build_server(app, acting_user_id: Callable[[], int | None], **auth) -> MCPSe
         limit: Annotated[int, Field(description="Meetings per page", ge=1, le=25)] = 10,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, schemas.SearchResult]:
-        """Search the meetings you may see, best match first. Each hit has the meeting's id, title and date and
-        its matching transcript lines with their time offsets; read more with get_transcript."""
+        """Search the meetings you may see, best match first: by the words and by what was meant (a question in
+        your own words finds a meeting that said it differently). Each hit has the meeting's id, title and date,
+        whether it matched by words, meaning or both, its best passage and matching transcript lines with their
+        time offsets; read more with get_transcript."""
         return await answer("search_meetings", tools.search_meetings, tools.search_text, query=query, since=since,
                             until=until, participant=participant, source=source, limit=limit, cursor=cursor)
 

@@ -19,7 +19,7 @@ from ..calls.queries import (CallFilters, QueryError, encode_cursor, decode_curs
 from ..calls.serialize import call_to_json
 from ..extensions import db
 from ..models import ActionItem, Call, TranscriptSegment, User
-from ..search import fulltext, listing, providers, results
+from ..search import fulltext, listing, results
 from ..transcripts import links
 
 MAX_TRANSCRIPT_CHARS = 40_000  # one page of a transcript: about 10,000 tokens, whatever max_segments says
@@ -75,16 +75,19 @@ def search_meetings(user: User, query: str, since=None, until=None, participant=
         raise ToolInputError(str(exc)) from None
     hits = []
     for hit in page.hits:
-        lines = [{"start_ms": line.start_ms, "time": clock(line.start_ms), "speaker": line.speaker,
-                  "text": "".join(text for text, _ in line.pieces)} for line in hit.lines]
-        if hit.passage:
-            lines.append({"start_ms": hit.passage.start_ms, "time": clock(hit.passage.start_ms), "speaker": None,
-                          "text": "".join(text for text, _ in hit.passage.pieces)})
-        hits.append({**_meeting_brief(hit.call), "matching_lines": lines, "more_matching_lines": hit.more_lines,
+        lines = [_line_json(line) for line in hit.lines]
+        best = hit.best_line
+        hits.append({**_meeting_brief(hit.call), "matched_by": hit.match,
+                     "best_passage": _line_json(best) if best else None,
+                     "matching_lines": lines, "more_matching_lines": hit.more_lines,
                      "summary_excerpt": "".join(text for text, _ in hit.summary) if hit.summary else None})
-    off = providers.semantic_off_reason(current_app.config)  # setup advice for admins, not for the assistant
     return {"query": filters.q, "hits": hits, "total": page.total, "next_cursor": page.next_cursor,
-            "note": page.semantic_note if page.semantic_note != off else None}
+            "note": page.semantic_note}
+
+
+def _line_json(line) -> dict:
+    return {"start_ms": line.start_ms, "time": clock(line.start_ms), "speaker": line.speaker,
+            "text": "".join(text for text, _ in line.pieces)}
 
 
 def search_text(data: dict) -> str:
@@ -96,7 +99,9 @@ def search_text(data: dict) -> str:
         out.append(f"\n## {hit['title']} — meeting {hit['meeting_id']}, {hit['started_at'][:16].replace('T', ' ')}")
         if hit["summary_excerpt"]:
             out.append(f"Summary: {hit['summary_excerpt']}")
-        for line in hit["matching_lines"]:
+        out.append(f"Matched by {hit['matched_by']}.")
+        lines = hit["matching_lines"] or ([hit["best_passage"]] if hit["best_passage"] else [])
+        for line in lines:
             out.append(f"[{line['time']}] {line['speaker'] + ': ' if line['speaker'] else ''}{line['text']}")
         if hit["more_matching_lines"]:
             out.append(f"(+{hit['more_matching_lines']} more matching lines)")

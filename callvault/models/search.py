@@ -13,7 +13,9 @@ class TranscriptChunk(db.Model):
     """A passage of a call for semantic search: a few speaker turns, overlapping its neighbours.
 
     Position 0 is the call's title and summary (no `start_ms`). `embedding` is a little-endian
-    float32 vector of unit length, from `embedding_model`; both are null until it is embedded.
+    float32 vector of unit length, from `embedding_model`; `embedding_code` is its sign bits
+    (numpy.packbits of `embedding > 0`: 32 bytes for 256 dimensions), what a web process holds in
+    memory to shortlist passages (search/vectors.py). All three are null until it is embedded.
     """
 
     __tablename__ = "transcript_chunks"
@@ -30,6 +32,7 @@ class TranscriptChunk(db.Model):
     end_ms = db.Column(db.Integer)
     text = db.Column(db.Text, nullable=False)
     embedding = db.Column(db.LargeBinary)
+    embedding_code = db.Column(db.LargeBinary)
     embedding_model = db.Column(db.String(200))
 
 

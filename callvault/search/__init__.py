@@ -1,8 +1,10 @@
 """Search: full-text over titles, summaries and transcripts, and AI enrichment for semantic search.
 
 Plain modules, no Flask requests: fulltext (query syntax and SQL for both backends), schema (the
-index's DDL), highlight, chunking, providers (the AI HTTP client and the offline default),
-enrichment (the job's work), semantic (cosine ranking and fusion), results (the library's hits).
+index's DDL), highlight, chunking, embedders (the offline model), providers (the AI HTTP client and
+the offline default), enrichment (the job's work), vectors (the in-memory semantic index), semantic
+(rank fusion), status (embedding progress, re-embedding after a model change), results (the hits
+the library, the API and MCP show).
 """
 
 

@@ -20,6 +20,11 @@ class Chunk:
     speaker: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
+    spoken: str | None = None  # what is embedded: the words without the speakers' names (None: `text`)
+
+    @property
+    def embedding_input(self) -> str:
+        return self.spoken if self.spoken is not None else self.text
 
 
 @dataclass
@@ -133,4 +138,4 @@ def _overlap(lines: list[_Line], overlap_chars: int, room: int) -> list[_Line]:
 
 def _make(position: int, lines: list[_Line]) -> Chunk:
     return Chunk(position=position, text="\n".join(line.render() for line in lines), speaker=lines[0].speaker,
-                 start_ms=lines[0].start_ms, end_ms=lines[-1].end_ms)
+                 start_ms=lines[0].start_ms, end_ms=lines[-1].end_ms, spoken="\n".join(line.text for line in lines))

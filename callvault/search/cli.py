@@ -10,22 +10,20 @@ from ..extensions import db
 from ..models import Call, CallEnrichment
 from . import enrichment, providers
 from .schema import ensure_search_schema
+from .status import embedding_progress
 
 search = AppGroup("search", help="Full-text search and AI enrichment.")
 
 
 @search.command("reindex")
 @click.option("--embeddings", is_flag=True,
-              help="Also compute missing embeddings now (needs AI_API_BASE_URL and AI_EMBEDDING_MODEL).")
+              help="Also compute missing embeddings now (the offline model's, or AI_EMBEDDING_MODEL's).")
 def search_reindex(embeddings):
     """Rebuild the full-text index, then enrich every call whose passages or title are missing or stale.
 
     Without --embeddings, passages still lacking a vector are left to the workers.
     """
     config = current_app.config
-    reason = providers.semantic_off_reason(config)
-    if embeddings and reason:
-        raise click.ClickException(f"--embeddings needs an embedding model. {reason}")
     with db.engine.begin() as connection:
         ensure_search_schema(connection, rebuild=True)
 
@@ -49,3 +47,12 @@ def search_reindex(embeddings):
         first = db.session.get(CallEnrichment, failed[0])
         raise click.ClickException(f"{len(failed)} call{'s' if len(failed) != 1 else ''} could not be enriched "
                                    f"(call {failed[0]}: {first.last_error}); the workers will retry them")
+
+
+@search.command("status")
+def search_status():
+    """How many calls have passages embedded with the current model (the rest are being embedded)."""
+    with providers.from_config(current_app.config) as provider:
+        progress = embedding_progress(provider.embedding_model)
+    click.echo(f"Embedding model: {progress.model}. {progress.embedded} of {progress.total} "
+               f"call{'s' if progress.total != 1 else ''} embedded ({progress.percent}%).")

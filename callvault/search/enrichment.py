@@ -10,8 +10,9 @@ left alone, and unchanged passages keep their vectors. Slow provider calls happe
 transaction; the results are written only if the call still has the content they were made from.
 A provider failure marks the row failed with a backoff (honouring Retry-After); what did work is kept.
 """
-import struct
 from datetime import timedelta
+
+import numpy as np
 
 from sqlalchemy import delete, insert, select
 
@@ -22,6 +23,7 @@ from ..logs import log_event
 from ..models import Call, CallEnrichment, TranscriptChunk, TranscriptSegment, utcnow
 from .chunking import chunk_call
 from .providers import ProviderError
+from .vectors import code_of
 
 PLACEHOLDER_TITLES = {"", "untitled meeting", "untitled"}
 PENDING_GRACE = timedelta(minutes=2)  # the queued job normally finishes first; the sweep waits this long
@@ -90,7 +92,7 @@ def enrich_call(call_id: int, provider, embed: bool = True) -> str | None:
     missing = [c for c in chunks if c.position not in vectors]
     if embed and provider.embedding_model and missing:
         try:
-            for chunk, vector in zip(missing, provider.embed([c.text for c in missing])):
+            for chunk, vector in zip(missing, provider.embed([c.embedding_input for c in missing])):
                 vectors[chunk.position] = pack(vector)
         except ProviderError as exc:
             errors.append(exc)
@@ -129,6 +131,7 @@ def _replace_chunks(call_id: int, chunks, vectors: dict[int, bytes], model: str 
         db.session.execute(insert(TranscriptChunk), [
             {"call_id": call_id, "position": c.position, "speaker": c.speaker, "start_ms": c.start_ms,
              "end_ms": c.end_ms, "text": c.text, "embedding": vectors.get(c.position),
+             "embedding_code": code_of(unpack(vectors[c.position])) if c.position in vectors else None,
              "embedding_model": model if c.position in vectors else None} for c in chunks])
 
 
@@ -143,10 +146,10 @@ def _record_failure(state: CallEnrichment, error: ProviderError) -> None:
     log_event("call_enrichment_failed", call_id=state.call_id, attempts=state.attempts, error=state.last_error)
 
 
-def pack(vector: list[float]) -> bytes:
+def pack(vector) -> bytes:
     """A vector as little-endian float32 bytes (how TranscriptChunk.embedding stores it)."""
-    return struct.pack(f"<{len(vector)}f", *vector)
+    return np.asarray(vector, dtype="<f4").tobytes()
 
 
-def unpack(data: bytes) -> tuple[float, ...]:
-    return struct.unpack(f"<{len(data) // 4}f", data)
+def unpack(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f4")

@@ -7,7 +7,8 @@ off exponentially with jitter; other 4xx are final. A wait longer than `max_wait
 inside a job: the error carries `retry_after` and the caller schedules the next attempt.
 
 `OfflineProvider` needs nothing: titles come from the transcript's key phrases, it writes no
-summaries and has no embeddings (semantic search is off). The API key is only ever sent in the
+summaries, and embeddings come from the offline model (`embedders`), so semantic search is always on.
+A provider without AI_EMBEDDING_MODEL embeds offline too. The API key is only ever sent in the
 Authorization header; it is never logged and never part of an error message.
 """
 import json
@@ -22,6 +23,7 @@ import requests
 
 from ..http_retry import RETRYABLE_STATUSES, backoff_seconds
 from ..logs import log_event
+from . import embedders
 from .fulltext import WORD
 
 EMBEDDING_BATCH = 64
@@ -49,10 +51,15 @@ class Generated:
 
 class OfflineProvider:
     name = "offline"
-    embedding_model = None
+    embedding_model = embedders.MODEL_NAME
+    remote_embeddings = False
 
-    def embed(self, texts: list[str], interactive: bool = False) -> list[list[float]]:
-        raise ProviderError("semantic search is off: set AI_API_BASE_URL and AI_EMBEDDING_MODEL")
+    def embed(self, texts: list[str], interactive: bool = False) -> list:
+        """Unit-length vectors from the offline model, one per text."""
+        try:
+            return list(embedders.embed(texts))
+        except embedders.EmbedderError as exc:
+            raise ProviderError(str(exc)) from None
 
     def title_and_summary(self, transcript: str) -> Generated:
         return Generated(key_phrase_title(transcript), None)
@@ -75,7 +82,9 @@ class OpenAICompatibleProvider(OfflineProvider):
                  sleep=time.sleep):
         self.base_url = base_url.rstrip("/")
         self.name = urlsplit(self.base_url).netloc or "the AI provider"
-        self.embedding_model, self.chat_model = embedding_model or None, chat_model or None
+        self.remote_embeddings = bool(embedding_model)
+        self.embedding_model = embedding_model or embedders.MODEL_NAME
+        self.chat_model = chat_model or None
         self.timeout, self.max_attempts, self.retry_base, self.max_wait = timeout, max_attempts, retry_base, max_wait
         self.sleep = sleep
         self._session = requests.Session()
@@ -90,7 +99,7 @@ class OpenAICompatibleProvider(OfflineProvider):
 
     def embed(self, texts: list[str], interactive: bool = False) -> list[list[float]]:
         """Unit-length vectors, one per text. `interactive` (a web request) tries once, briefly."""
-        if not self.embedding_model:
+        if not self.remote_embeddings:
             return super().embed(texts)
         vectors = []
         for start in range(0, len(texts), EMBEDDING_BATCH):
@@ -188,14 +197,6 @@ def from_config(config) -> OfflineProvider:
         config.get("AI_CHAT_MODEL"), timeout=config.get("AI_HTTP_TIMEOUT_SECONDS", 30.0),
         max_attempts=config.get("AI_MAX_ATTEMPTS", 5), retry_base=config.get("AI_RETRY_BASE_SECONDS", 1.0),
         max_wait=config.get("AI_RETRY_MAX_WAIT_SECONDS", 60.0))
-
-
-def semantic_off_reason(config) -> str | None:
-    """Why semantic search is off, naming the setting to change; None when it is on."""
-    missing = [name for name in ("AI_API_BASE_URL", "AI_EMBEDDING_MODEL") if not config.get(name)]
-    if missing:
-        return f"Semantic search is off: set {' and '.join(missing)} to turn it on."
-    return None
 
 
 def _unit(vector: list[float]) -> list[float]:

@@ -125,6 +125,29 @@ def test_a_service_bot_that_failed_while_the_meeting_runs_is_followed_by_another
         assert bot.state == "joining" and bot.attendee_id != first
 
 
+def test_a_bot_failing_as_the_service_goes_down_until_the_end_is_missed_with_why(bot_app, attendee):
+    with bot_app.app_context():
+        meeting = event(ada_calendar(), "Failed, then an outage", at(2), minutes=15)
+        sync_changed(meeting, now=at(1))
+        run(attendee, at(1, 30))
+        run(attendee, at(2))
+        first = bots()[0].attendee_id
+        attendee.clock = at(2, 1)
+        attendee.set_state(first, "fatal_error", "could_not_join", deliver=False)
+        attendee.down = True  # from the failure until after the meeting: nobody can ask or send
+        for minute in range(2, 30, 3):
+            run(attendee, at(2, minute))
+        assert bots()[0].state == "joining"  # not known to have failed yet
+        attendee.down = False
+        run(attendee, at(2, 30))  # polled: it failed, and the meeting is over
+        run(attendee, at(2, 31))
+        [bot] = bots()
+        assert bot.state == "missed"
+        assert bot.state_reason == (f"the meeting ended ({at(2, 15):%Y-%m-%d %H:%M} UTC) before a bot could join: "
+                                    f"service bot {first} failed (fatal_error) and no other bot could be sent "
+                                    f"(last error: {bot.last_error})")
+
+
 def test_flask_bots_send_sends_a_bot_now_or_says_why_not(bot_app, attendee, runner):
     with bot_app.app_context():
         bob_cal = calendar(user("bob@acme.test", auto_record="none"), "bob@acme.test")

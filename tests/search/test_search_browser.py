@@ -52,3 +52,41 @@ def test_type_a_query_see_highlighted_lines_and_open_the_call_at_that_moment(app
     assert 0 <= target_box["y"] < 900  # scrolled to that moment, in the window
     assert page.evaluate("window.scrollY") > 0
     page.screenshot(path=str(tmp_path / "search-moment.png"))
+
+
+def test_ask_in_other_words_see_the_passage_and_sort_by_date(app, page, live_server, member, tmp_path):
+    start = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
+    with app.app_context():
+        owner = db.session.get(User, member)
+        upsert_call(owner, CallData(source="fathom", external_id="1", title="Northwind renewal", started_at=start,
+                                    segments=[SegmentData(speaker="Guest Person", text="Thanks for making time.",
+                                                          start_ms=0),
+                                              SegmentData(speaker="Max Member", start_ms=83_000,
+                                                          text="We agreed to cut their subscription fee by ten "
+                                                               "percent.")]))
+        upsert_call(owner, CallData(source="bot", external_id="2", title="Fee schedule", started_at=start +
+                                    timedelta(days=1), segments=[SegmentData(
+                                        speaker="Max Member", text="The fee schedule is attached.", start_ms=0)]))
+    from callvault.queues import drain_queues
+    with app.app_context():
+        drain_queues()  # the enrichment jobs: passages and their vectors
+
+    sign_in(page, live_server.url, "member@example.com")
+    page.locator("input[name=q]").fill("did the client get a price reduction")
+    wait_until(page, "document.querySelector('#calls-table .hits li.hit') !== null")
+    first = page.locator("#calls-table .hits li.hit").first
+    assert "Northwind renewal" in first.locator(".hit-title").inner_text()
+    assert first.locator(".badge.match-meaning").inner_text() == "matched meaning"
+    passage = first.locator(".hit-lines.related li a")
+    assert passage.locator(".ts").inner_text() == "01:23" and "subscription fee" in passage.inner_text()
+    for width, height in ((390, 844), (1366, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(tmp_path / f"search-meaning-{width}.png"), full_page=True)
+
+    page.locator("input[name=q]").fill("fee")
+    wait_until(page, "document.querySelectorAll('#calls-table .hits li.hit').length === 2")
+    page.select_option("select[name=sort]", "newest")
+    wait_until(page, "new URLSearchParams(location.search).get('sort') === 'newest'")
+    wait_until(page, "document.querySelector('#calls-table .hit-title').textContent.includes('Fee schedule')")
+    page.screenshot(path=str(tmp_path / "search-newest.png"), full_page=True)

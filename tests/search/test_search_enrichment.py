@@ -12,7 +12,7 @@ from callvault.calls.store import CallData, SegmentData, upsert_call
 from callvault.extensions import db
 from callvault.jobs.search import enrich_call, retry_due_enrichments
 from callvault.models import Call, CallEnrichment, TranscriptChunk, User, utcnow
-from callvault.search import chunking, providers
+from callvault.search import chunking, embedders, providers
 from sandboxes.ai_provider import FakeAIServer, fake_embedding, fake_title_and_summary
 
 BASE = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
@@ -188,7 +188,7 @@ def test_semantic_search_finds_calls_by_meaning_fused_with_words(app, ai_config,
     body = library_body(client, "where did we discuss costs?")  # no call has all these words…
     assert hit_titles(body) == ["Quarterly review"]  # …but one is about exactly that; never another user's
     related = re.search(r'<ul class="hit-lines related">.*?</ul>', body, re.S).group(0)
-    assert f'href="/calls/{pricing}#t' in related and "related" in related
+    assert f'href="/calls/{pricing}#t' in related and "matched meaning" in body
 
     body = library_body(client, "candidate")  # a word match ranks first; a related call may follow
     assert hit_titles(body)[0] == "Team chat"
@@ -197,7 +197,7 @@ def test_semantic_search_finds_calls_by_meaning_fused_with_words(app, ai_config,
     fake_ai.fail(500, times=5)  # the provider is down while someone searches: word matches still work
     body = library_body(client, "candidate")
     assert hit_titles(body) == ["Team chat"]
-    assert "Semantic search is unavailable right now" in body
+    assert "Matching by meaning is unavailable right now" in body and "matched words<" in body
 
 
 def test_reindex_with_embeddings_catches_up(app, ai_config, fake_ai, store, runner, member):
@@ -228,8 +228,8 @@ def test_reindex_reports_failures_in_one_line(app, ai_config, fake_ai, store, ru
 
 # --- the offline default ---------------------------------------------------------------------------
 
-def test_offline_default_titles_from_key_phrases_and_says_semantic_search_is_off(app, store, drain, member, client,
-                                                                                 auth, runner):
+def test_offline_default_titles_from_key_phrases_and_embeds_with_the_offline_model(app, store, drain, member, client,
+                                                                                   auth, runner):
     assert not app.config.get("AI_API_BASE_URL")
     bot_call = store(member, "bot-1", "Untitled meeting", PRICING_LINES + [
         ("Max Member", "So the annual discount and the enterprise plan are settled.", 60_000)], source="bot")
@@ -241,18 +241,21 @@ def test_offline_default_titles_from_key_phrases_and_says_semantic_search_is_off
     words = set(bot["title"].lower().replace(",", "").split())
     assert {"annual", "discount"} <= words, bot["title"]
     assert bot["summary"] is None  # the offline default writes no summaries
-    assert bot["chunks"] >= 2 and bot["embedded"] == 0 and bot["embedding_model"] is None
+    assert bot["chunks"] >= 2 and bot["embedded"] == bot["chunks"]
+    assert bot["embedding_model"] == embedders.MODEL_NAME
     assert state_of(app, kept)["title"] == "Hiring sync"
 
     auth.login("member@example.com")
     body = library_body(client, "annual discount")
-    assert hit_titles(body) == [bot["title"]]  # the new title is indexed too
-    assert "Semantic search is off: set AI_API_BASE_URL and AI_EMBEDDING_MODEL to turn it on." in body
+    assert hit_titles(body)[0] == bot["title"]  # the new title is indexed too
+    assert "Semantic search is off" not in body and "AI_API_BASE_URL" not in body
+    body = library_body(client, "how much does it cost")  # no call has these words: found by meaning
+    assert hit_titles(body)[0] == bot["title"] and "matched meaning" in body
 
     result = runner.invoke(args=["search", "reindex", "--embeddings"])
-    assert result.exit_code == 1 and "--embeddings needs an embedding model" in result.output
-    result = runner.invoke(args=["search", "reindex"])
-    assert result.exit_code == 0 and "Full-text index rebuilt" in result.output
+    assert result.exit_code == 0 and "2 were up to date" in result.output, result.output
+    result = runner.invoke(args=["search", "status"])
+    assert result.exit_code == 0 and f"{embedders.MODEL_NAME}. 2 of 2 calls embedded (100%)" in result.output
 
 
 def test_key_phrase_titles():
