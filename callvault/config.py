@@ -237,6 +237,8 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         # REDIS_URL is set, database with the in-process queue (fakeredis keeps nothing across a restart).
         "WEBHOOK_INTAKE": _choice(environ, "WEBHOOK_INTAKE", ("auto", "redis", "database"), "auto"),
         "WEBHOOK_DRAIN_BATCH": _whole(environ, "WEBHOOK_DRAIN_BATCH", 50, "deliveries", minimum=1),
+        # How long a drain waits on an empty inbox for more requests before giving its worker back.
+        "WEBHOOK_DRAIN_LINGER_SECONDS": _number(environ, "WEBHOOK_DRAIN_LINGER_SECONDS", 1.0, "seconds"),
         "WORKER_HEARTBEAT_SECONDS": _whole(environ, "WORKER_HEARTBEAT_SECONDS", 10, "seconds", minimum=1),
         "DASHBOARD_REFRESH_SECONDS": _whole(environ, "DASHBOARD_REFRESH_SECONDS", 30, "seconds", minimum=1),
         "SCHEDULER_STALE_SECONDS": _whole(environ, "SCHEDULER_STALE_SECONDS", 120, "seconds", minimum=1),

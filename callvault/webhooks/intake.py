@@ -27,6 +27,7 @@ the stored body and records success or failure on the row; `replay` runs it agai
 The log is kept for WEBHOOK_RETENTION_DAYS (`expire`, a periodic job).
 """
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -230,10 +231,21 @@ def drain_inbox(batch_size: int | None = None) -> dict:
     batch_size = batch_size or current_app.config["WEBHOOK_DRAIN_BATCH"]
     inbox.drain_started()
     counts = Counter()
-    while recorded := record_from_inbox(batch_size):
+    while (recorded := record_from_inbox(batch_size)) or _more_arrive(current_app.config["WEBHOOK_DRAIN_LINGER_SECONDS"]):
         counts["recorded"] += len(recorded)
         counts.update(process_many([r.delivery_id for r in recorded if r.status == "pending"]))
     return dict(counts)
+
+
+def _more_arrive(seconds: float, poll_seconds: float = 0.05) -> bool:
+    """Whether requests reach the empty inbox within `seconds`: during a burst the drain stays on the
+    inbox rather than handing its worker to slower queued work (a search enrichment) between requests."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if inbox.waiting():
+            return True
+        time.sleep(poll_seconds)
+    return False
 
 
 def record_from_inbox(batch_size: int) -> list[Recorded]:

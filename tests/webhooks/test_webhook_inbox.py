@@ -228,3 +228,14 @@ def test_a_personal_webhook_whose_user_is_deleted_before_the_drain_fails_alone(a
         assert failed.user_id is None
         assert failed.error_message == "the user this personal webhook belonged to no longer exists"
     assert call_ids(app) == ["10"]
+
+
+def test_a_drain_lingers_on_the_empty_inbox_for_the_rest_of_a_burst(app, client, member):
+    app.config["WEBHOOK_DRAIN_LINGER_SECONDS"] = 2.0
+    post(client, 1)
+    later = threading.Timer(0.3, lambda: post(app.test_client(), 2))
+    later.start()
+    with app.app_context():
+        assert drain_webhook_inbox() == {"recorded": 2, "success": 2}  # one job, both requests
+    later.join()
+    assert call_ids(app) == ["1", "2"]
