@@ -40,14 +40,14 @@ RECORDER = "bench@example.com"
 BARE_PATH, WEBHOOK_PATH = "/bench/bare", "/webhooks/fathom"
 
 
-def bench_app():
+def bench_app(overrides: dict | None = None):
     """The app gunicorn serves here: CallVault plus the bare endpoint, in the same processes."""
     from flask import request
 
     from callvault import create_app
     from callvault.extensions import csrf
 
-    app = create_app()
+    app = create_app(overrides)
     webhook = Webhook(os.environ["FATHOM_OAUTH_WEBHOOK_SECRET"])
 
     @csrf.exempt
@@ -198,23 +198,25 @@ def delivery_states(database_url: str) -> dict:
         return dict(connection.execute("SELECT status, count(*) FROM webhook_deliveries GROUP BY status").fetchall())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark (argv as on the command line), print the table, and return its numbers:
+    {"bare": {...}, "intake": {...}, "ratio": {...}, "drain": {...}} (see `run`)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server; a free db index is leased")
     parser.add_argument("--drain-after", action="store_true", help="start the workers only after the load")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     redis_url = lease_redis_db(args.redis)
     try:
-        run(args, redis_url)
+        return run(args, redis_url)
     finally:
         release_redis_db(redis_url)
 
 
-def run(args, redis_url: str) -> None:
+def run(args, redis_url: str) -> dict:
     env = prepare(args.server, redis_url)
     port, database_url = int(env["PORT"]), env["DATABASE_URL"]
     bodies = payloads(args.deliveries)
@@ -253,8 +255,17 @@ def run(args, redis_url: str) -> None:
           f"p50 x{full['p50_ms'] / bare['p50_ms']:.1f}   p99 x{full['p99_ms'] / bare['p99_ms']:.1f}")
     print(f"  every accepted delivery a call: {all_calls - first_post:.1f} s after the first POST, "
           f"{all_calls - last_ack:.1f} s after the last acknowledgement")
-    print(f"  delivery rows: {delivery_states(database_url)}; calls: {count_calls(database_url)}")
+    states = delivery_states(database_url)
+    print(f"  delivery rows: {states}; calls: {count_calls(database_url)}")
+    keys = ("per_second", "p50_ms", "p99_ms", "accepted", "statuses")
+    return {"deliveries": args.deliveries, "concurrency": args.concurrency, "drain_after": args.drain_after,
+            "bare": {k: bare[k] for k in keys}, "intake": {k: full[k] for k in keys},
+            "ratio": {"throughput": full["per_second"] / bare["per_second"],
+                      "p50": full["p50_ms"] / bare["p50_ms"], "p99": full["p99_ms"] / bare["p99_ms"]},
+            "drain": {"seconds_after_first_post": all_calls - first_post,
+                      "seconds_after_last_ack": all_calls - last_ack},
+            "delivery_rows": states, "calls": count_calls(database_url)}
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

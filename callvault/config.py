@@ -232,6 +232,13 @@ def _settings(environ, instance_path: Path, env: str) -> dict:
         "TRANSCRIPT_LINK_DAYS": _whole(environ, "TRANSCRIPT_LINK_DAYS", 30, "days", minimum=1),
         "WEBHOOK_RETENTION_DAYS": _whole(environ, "WEBHOOK_RETENTION_DAYS", 30, "days", minimum=1),
         "WEBHOOK_MAX_ATTEMPTS": _whole(environ, "WEBHOOK_MAX_ATTEMPTS", 3, "attempts", minimum=1),
+        # Where a judged webhook request is put before its 2xx: "redis" (the inbox stream, drained into the
+        # database by the workers), "database" (rows committed on the request path), or "auto": redis when
+        # REDIS_URL is set, database with the in-process queue (fakeredis keeps nothing across a restart).
+        "WEBHOOK_INTAKE": _choice(environ, "WEBHOOK_INTAKE", ("auto", "redis", "database"), "auto"),
+        "WEBHOOK_DRAIN_BATCH": _whole(environ, "WEBHOOK_DRAIN_BATCH", 50, "deliveries", minimum=1),
+        # How long a drain waits on an empty inbox for more requests before giving its worker back.
+        "WEBHOOK_DRAIN_LINGER_SECONDS": _number(environ, "WEBHOOK_DRAIN_LINGER_SECONDS", 1.0, "seconds"),
         "WORKER_HEARTBEAT_SECONDS": _whole(environ, "WORKER_HEARTBEAT_SECONDS", 10, "seconds", minimum=1),
         # How often an open library asks whether new meetings arrived (0: never).
         "LIBRARY_POLL_SECONDS": _whole(environ, "LIBRARY_POLL_SECONDS", 15, "seconds", minimum=0),

@@ -39,6 +39,8 @@ bundle_requested = facts.signal("bundle-requested", doc="bundle_id: a person ask
 # --- webhooks --------------------------------------------------------------------------------------
 delivery_accepted = facts.signal("delivery-accepted", doc="""delivery_id: a verified, claimed webhook delivery
 waits for processing (sent after its claim is committed).""")
+webhook_inbox_due = facts.signal("webhook-inbox-due", doc="""Judged webhook requests wait in the Redis inbox to be
+recorded and processed (sent by the intake when no drain was asked for lately, and by a drain that left some).""")
 
 # --- Fathom ----------------------------------------------------------------------------------------
 fathom_sync_requested = facts.signal("fathom-sync-requested", doc="sync_job_id: a Fathom sync job was created.")
@@ -86,6 +88,10 @@ def notify(signal, **data) -> None:
 
 
 def _send_pending(session) -> None:
+    # SQLAlchemy also calls this when a savepoint is released: the transaction goes on, so wait for its
+    # commit (a batch of webhook deliveries stores many calls in one transaction, each in a savepoint).
+    if session.in_nested_transaction():
+        return
     # Inside after_commit the session may emit no SQL, so a failing receiver is only logged here.
     for signal, data in session.info.pop(_PENDING, {}).values():
         _send_each(signal, data, roll_back=False)
@@ -104,6 +110,12 @@ def _send_each(signal, data: dict, roll_back: bool) -> None:
 
 
 def _drop_pending(session) -> None:
+    # A savepoint rolled back (an insert that lost a race, taken over by the winner's row): what the
+    # transaction asked for before it still stands. What the savepoint itself asked for is sent too, if
+    # the transaction commits: receivers queue jobs by id, and a job finds nothing to do for a row that
+    # is not there.
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)
 
 

@@ -28,6 +28,7 @@ def index():
         error, rows, next_cursor = str(exc), [], None
     kept = {k: v for k, v in args.items() if k != "cursor" and v}
     context = {"deliveries": rows, "error": error, "args": args, "states": DELIVERY_STATES,
+               "waiting": intake.waiting_in_inbox(),
                "refresh_url": request.full_path,
                "newest_url": url_for("webhook_pages.index", **kept) if args.get("cursor") else None,
                "older_url": url_for("webhook_pages.index", **kept, cursor=next_cursor) if next_cursor else None}

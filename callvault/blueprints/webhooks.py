@@ -76,6 +76,8 @@ def _respond(answer: Answer):
         response, status = error_response(answer.status, answer.code, answer.message)
     else:
         response, status = jsonify({"status": answer.code, "message": answer.message}), answer.status
-    if answer.delivery_id is not None:
+    if answer.delivery_id is not None:  # the row's id, when it was written before the answer
         response.headers["X-Webhook-Delivery"] = str(answer.delivery_id)
+    if answer.receipt is not None:  # the row's `receipt`, whichever way the request was kept
+        response.headers["X-Webhook-Receipt"] = answer.receipt
     return response, status

@@ -168,8 +168,7 @@ def process_delivery(delivery: WebhookDelivery) -> None:
     event = str(data.get("event_type") or "state change")[:100]
     observe(bot, str(data.get("new_state") or ""), f"webhook: {event}", at=parse_instant(data.get("created_at")),
             source="webhook")
-    db.session.commit()
-    return None
+    return None  # the intake commits this with the delivery's outcome
 
 
 def _note_departure(attendee_id, new_state) -> bool:
@@ -181,7 +180,6 @@ def _note_departure(attendee_id, new_state) -> bool:
         return False
     if departure.remote_state not in RANK or RANK[new_state] >= RANK[departure.remote_state]:
         departure.remote_state = new_state
-    db.session.commit()
     return True
 
 

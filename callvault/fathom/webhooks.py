@@ -32,6 +32,7 @@ SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 WEBHOOK_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.token_urlsafe makes
 PERSONAL_TRIGGERS = ("my_recordings",)
 PERSONAL_WEBHOOK_PROOF = "a recording Fathom sent to the user's personal webhook"
+CONTENT_KEYS = ("transcript", "default_summary", "action_items")  # a webhook set up without them sends null
 PERSONAL_INCLUDES = {"include_transcript": True, "include_summary": True, "include_action_items": True}
 
 
@@ -113,14 +114,17 @@ def meeting_from_body(body: bytes | str) -> dict:
 def process(delivery: WebhookDelivery) -> Call:
     """The delivery's meeting as a call of its owner (not committed: intake commits it with the row)."""
     try:
-        meeting = _without_nul(meeting_from_body(delivery.body))
+        meeting = meeting_from_body(delivery.body)
+        if "\\u0000" in delivery.body:  # the only way a JSON string carries NUL
+            meeting = _without_nul(meeting)
         data = meeting_to_call_data(meeting)
     except NotAMeeting as exc:
         raise ProcessingFailed(str(exc)) from None
     owner = _owner(delivery, meeting)
-    existing = Call.query.filter_by(source=data.source, external_id=data.external_id).first()
-    if existing is not None:
-        _keep_content_not_sent(meeting, data, existing)
+    if any(meeting.get(key) is None for key in CONTENT_KEYS):  # look up what the vault has only when needed
+        existing = Call.query.filter_by(source=data.source, external_id=data.external_id).first()
+        if existing is not None:
+            _keep_content_not_sent(meeting, data, existing)
     return upsert_call(owner, data, commit=False).call
 
 

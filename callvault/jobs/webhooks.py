@@ -1,9 +1,10 @@
-"""Webhook jobs (queue `webhooks`): processing one stored delivery, and the sweeper that requeues stragglers."""
+"""Webhook jobs (queue `webhooks`): draining the Redis inbox, processing one stored delivery, and the sweeper
+that requeues stragglers."""
 from rq.job import JobStatus
 
 from .. import signals
 from ..queues import release_abandoned_jobs
-from ..webhooks import intake
+from ..webhooks import inbox, intake
 from .declaration import LIVE_STATES, job
 
 
@@ -13,11 +14,19 @@ def process_delivery(delivery_id: int) -> str | None:
     return delivery.status if delivery else None
 
 
+@job(queue="webhooks", timeout=600)
+def drain_webhook_inbox() -> dict:
+    """Record the judged requests waiting in the Redis inbox as rows, in batches, and process them."""
+    return intake.drain_inbox()
+
+
 @job(queue="webhooks")
 def sweep_webhook_deliveries() -> dict:
     """Every minute: requeue claimed deliveries whose job never ran (Redis was down) or was lost with
     its worker, giving up on one lost WEBHOOK_MAX_ATTEMPTS times; fail deliveries never judged."""
     release_abandoned_jobs(queue_names=(process_delivery.queue,))  # a dead worker's job: failed now
+    if intake.waiting_in_inbox() and inbox.request_drain():  # a drain's job was lost, or its worker died
+        drain_webhook_inbox.enqueue()
     requeued = gave_up = 0
     for delivery_id in intake.claimed_pending():
         status = process_delivery.status(_job_id(delivery_id))
@@ -46,5 +55,10 @@ def _job_id(delivery_id: int) -> str:
     return f"webhook-delivery-{delivery_id}"
 
 
+def _queue_drain(_sender):
+    return drain_webhook_inbox.enqueue_or_log()
+
+
 def connect() -> None:
     signals.delivery_accepted.connect(_queue_processing)
+    signals.webhook_inbox_due.connect(_queue_drain)

@@ -11,6 +11,9 @@ class WebhookDelivery(db.Model):
                       db.Index("ix_webhook_deliveries_source_status", "source", "status"))  # dashboard counts
 
     id = db.Column(db.Integer, primary_key=True)
+    # The intake's id for the request (uuid4 hex), sent back as X-Webhook-Receipt: recording an inbox
+    # entry twice (after a crash) finds its row instead of making another.
+    receipt = db.Column(db.String(32), unique=True)
     received_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
     source = db.Column(db.String(32), nullable=False)          # fathom | attendee | ...
     endpoint = db.Column(db.String(200), nullable=False)       # the path, without secrets

@@ -62,3 +62,30 @@ def test_every_periodic_job_is_a_declared_job_rq_can_import(app):
         assert import_string(periodic.job.target) is periodic.job  # what the worker imports is the declaration
         assert periodic.job.queue in ("webhooks", "sync", "calendar", "bots", "exports", "default")
     assert app.extensions["periodic_jobs"] is PERIODIC_JOBS
+
+
+def test_a_savepoint_neither_sends_nor_drops_what_its_transaction_asked_for(app, member):
+    """SQLAlchemy reports a savepoint's release as a commit and its rollback as a rollback: neither ends
+    the transaction (a drained batch of webhooks stores its calls in one, with a savepoint each)."""
+    heard = []
+
+    def receiver(_sender, **data):
+        heard.append(data)
+
+    fact.connect(receiver)
+    try:
+        with app.app_context():
+            db.session.get(User, member).name = "In the batch"
+            signals.send_after_commit(fact, ids=[1])
+            with db.session.begin_nested():
+                signals.send_after_commit(fact, ids=[2])
+            try:
+                with db.session.begin_nested():
+                    raise ValueError("a savepoint rolled back")
+            except ValueError:
+                pass
+            assert heard == []  # released and rolled-back savepoints: nothing sent, nothing dropped
+            db.session.commit()
+            assert sorted(d["ids"] for d in heard) == [[1], [2]]
+    finally:
+        fact.disconnect(receiver)

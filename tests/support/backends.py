@@ -65,6 +65,7 @@ def make_test_app(database_url, **overrides):
         "SERVER_NAME": None,
         "PUBLIC_BASE_URL": "http://127.0.0.1",
         "TRANSCRIPT_TOKEN_SECRET": "test-transcript-secret",
+        "WEBHOOK_DRAIN_LINGER_SECONDS": 0,  # a drain returns once the inbox is empty (test_webhook_inbox lingers)
     }
     config.update(overrides)
     return create_app(config)

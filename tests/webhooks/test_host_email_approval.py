@@ -6,15 +6,15 @@ from callvault.extensions import db
 from callvault.fathom import credentials
 from callvault.models import Call, HostEmail, User, WebhookDelivery
 from tests.support.web import csrf_from, login
-from tests.support.webhooks import PERSONAL_SECRET, SECRET, URL, encode, meeting, signed
+from tests.support.webhooks import PERSONAL_SECRET, SECRET, URL, encode, meeting, signed, use_intake
 
 COLLEAGUE = "colleague@example.com"
 
 
 @pytest.fixture
-def app(app):
+def app(app, intake_way):
     app.config["FATHOM_OAUTH_WEBHOOK_SECRET"] = SECRET
-    return app
+    return use_intake(app, intake_way)
 
 
 def post(client, payload, url=URL, secret=SECRET):

@@ -9,7 +9,7 @@ from callvault.jobs.webhooks import sweep_webhook_deliveries
 from callvault.models import GAVE_UP, Call, WebhookDelivery
 from callvault.queues import get_redis
 from callvault.webhooks import intake
-from tests.support.webhooks import SECRET, URL, encode, meeting, signed
+from tests.support.webhooks import SECRET, URL, encode, meeting, signed, use_intake
 from tests.support.workers import heartbeat_key_expires, worker_takes
 
 JOB_ID = "webhook-delivery-{}"
@@ -17,8 +17,10 @@ JOB_ID = "webhook-delivery-{}"
 
 @pytest.fixture
 def app(app):
+    """The database intake: what is lost here is a delivery's own processing job, which only it queues
+    (and the sweep, for either intake; the inbox's own crash tests are in test_webhook_inbox.py)."""
     app.config["FATHOM_OAUTH_WEBHOOK_SECRET"] = SECRET
-    return app
+    return use_intake(app, "database")
 
 
 def lose_the_job(delivery_id: int) -> None:

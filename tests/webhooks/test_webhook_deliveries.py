@@ -9,13 +9,13 @@ from callvault.extensions import db
 from callvault.models import FathomConnection, User, WebhookDelivery
 from tests.support.fathom import MEMBER_EMAIL, store_api_key
 from tests.support.web import csrf_from
-from tests.support.webhooks import PERSONAL_SECRET, SECRET, URL, encode, meeting, signed
+from tests.support.webhooks import PERSONAL_SECRET, SECRET, URL, encode, meeting, signed, use_intake
 
 
 @pytest.fixture
-def app(app):
+def app(app, intake_way):
     app.config["FATHOM_OAUTH_WEBHOOK_SECRET"] = SECRET
-    return app
+    return use_intake(app, intake_way)
 
 
 def post_webhooks(client, *payloads, secret=SECRET):

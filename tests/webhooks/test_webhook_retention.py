@@ -9,15 +9,15 @@ from callvault.jobs.periodic import PERIODIC_JOBS
 from callvault.jobs.webhooks import expire_webhook_deliveries
 from callvault.models import ProcessedWebhook, WebhookDelivery, utcnow
 from callvault.webhooks import intake
-from tests.support.webhooks import SECRET, URL, encode, meeting, signed
+from tests.support.webhooks import SECRET, URL, encode, meeting, signed, use_intake
 
 NINE_MB = 9 * 1024 * 1024
 
 
 @pytest.fixture
-def app(app):
+def app(app, intake_way):
     app.config["FATHOM_OAUTH_WEBHOOK_SECRET"] = SECRET
-    return app
+    return use_intake(app, intake_way)
 
 
 def stored_size(row: WebhookDelivery) -> int:
