@@ -1,7 +1,7 @@
 """Webhook deliveries get the intake's receipt (unique): an inbox entry recorded twice keeps one row
 
 Revision ID: c41f7e2a9d10
-Revises: c4e9a2f7d813
+Revises: c4e8a1f2d9b7
 Create Date: 2026-12-04 12:50:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c41f7e2a9d10'
-down_revision = 'c4e9a2f7d813'
+down_revision = 'c4e8a1f2d9b7'
 branch_labels = None
 depends_on = None
 
