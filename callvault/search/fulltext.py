@@ -2,8 +2,10 @@
 
 The query syntax is the web-search style people know: words must all appear, "quoted phrases"
 appear as written, -word and -"a phrase" must not appear, and OR separates alternatives
-(`pricing OR budget -draft`). Bare words also match as prefixes ("road" finds "roadmap"), so
-results show up while a word is still being typed; quote a word to match it exactly.
+(`pricing OR budget -draft`). Bare words of three letters or more also match as prefixes ("road"
+finds "roadmap"), so results show up while a word is still being typed; quote a word to match it
+exactly. Shorter words match only themselves: "on" as a prefix would match a large share of every
+transcript ("one", "only", "onboarding") and make the query slow and its ranking noise.
 
 A call matches when each wanted term appears somewhere in it (its title, its summary, who recorded
 it or any transcript line; a phrase within one of them) and no excluded term appears anywhere in it.
@@ -27,6 +29,7 @@ _ITEM = re.compile(r'(-?)"([^"]*)"?|([^\s"]+)')
 MAX_TERMS = 16
 MAX_COLLECTED_LINES = 20_000  # a term in more lines than this is "broad": see Finder
 MAX_WORDS_PER_TERM = 16
+MIN_PREFIX_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def parse(text: str) -> SearchQuery:
             close_group()
             continue
         if bare:
-            negated, words, prefix = bare.startswith("-"), WORD.findall(bare.lower()), True
+            words = WORD.findall(bare.lower())
+            negated, prefix = bare.startswith("-"), bool(words) and len(words[-1]) >= MIN_PREFIX_LENGTH
         else:
             negated, words, prefix = bool(phrase_minus), WORD.findall(phrase.lower()), False
         if not words or count >= MAX_TERMS:

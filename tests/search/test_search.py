@@ -320,6 +320,8 @@ def test_parse():
     assert [t.prefix for t in first.include] == [True, False]
     assert [t.words for t in first.exclude] == [("draft",), ("old", "deal")]
     assert [t.words for t in second.include] == [("budget",)]
+    assert [t.prefix for t in fulltext.parse("feedback on the new design").groups[0].include] == \
+        [True, False, True, True, True]  # a word shorter than three letters is no prefix
     assert fulltext.parse("").groups == ()
     assert fulltext.parse('" - "" *** -').groups == ()
     assert fulltext.parse("OR").groups == ()
