@@ -4,6 +4,7 @@ from cryptography.fernet import Fernet
 from callvault.crypto import SecretUnreadable
 from callvault.extensions import db
 from callvault.models import FathomConnection
+from tests.support.web import login
 
 
 def stored_connection(app, member, **secrets) -> int:
@@ -48,7 +49,8 @@ def test_an_undecryptable_secret_names_its_record(app, runner, member):
     assert result.exit_code == 1 and f"FathomConnection {connection_id} api_key" in result.output
 
 
-def test_a_page_that_meets_an_unreadable_secret_says_which_record(app, client, member):
+def test_a_page_that_meets_an_unreadable_secret_says_which_record_to_admins(app, client, auth, admin, member):
+    """Admins read which record and which setting; anyone else reads plain words (no server settings)."""
     from flask import Blueprint
 
     connection_id = stored_connection(app, member, api_key="key-a")
@@ -56,6 +58,13 @@ def test_a_page_that_meets_an_unreadable_secret_says_which_record(app, client, m
     probe.add_url_rule("/probe", "probe", lambda: db.session.get(FathomConnection, connection_id).api_key)
     app.register_blueprint(probe)
     app.config["CREDENTIALS_ENCRYPTION_KEYS"] = [Fernet.generate_key().decode()]
+    auth.login("member@example.com")
     response = client.get("/probe")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "CREDENTIALS_ENCRYPTION_KEY" not in body and "an administrator can see what is missing" in body
+    admin_client = app.test_client()
+    login(admin_client, "admin@example.com")
+    response = admin_client.get("/probe")
     assert response.status_code == 500
     assert f"FathomConnection {connection_id} api_key cannot be decrypted" in response.get_data(as_text=True)
