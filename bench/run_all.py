@@ -21,11 +21,8 @@ same client, the JSON API under MCP, the bare endpoint under intake. The machine
 printed before and after, as the numbers move with it. `--reuse` keeps an existing database.
 """
 import argparse
-import inspect
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -183,47 +180,22 @@ def mcp_tools(url: str, table: Table, requests: int) -> None:
 
 
 def intake(server: str, deliveries: int, table: Table) -> None:
-    """bench/webhooks.py: its `main(argv)` returning a dict when it has one, else its command line."""
+    """bench/webhooks.py's `main(argv)`: the bare endpoint and the real one in one run, then the drain."""
     from bench import webhooks
     print(f"\nwebhook intake and drain ({deliveries} deliveries, bench/webhooks.py)", flush=True)
-    argv = ["--deliveries", str(deliveries), "--server", server]
-    main = getattr(webhooks, "main", None)
-    result = None
-    if main is not None and inspect.signature(main).parameters:
-        result = main(argv)
-    if not isinstance(result, dict):
-        result = _intake_from_output(subprocess.run([sys.executable, str(ROOT / "bench" / "webhooks.py"), *argv],
-                                                    cwd=ROOT, capture_output=True, text=True, check=True).stdout)
-    bare, full = result.get("bare") or {}, result.get("full") or {}
-    if bare and full:
-        table.other("1 intake", "bare verify + 204: accepted/s, p99 ms", f"{bare['per_second']:.0f}/s",
-                    f"{bare['p99_ms']:.1f}", "baseline", None, None)
-        throughput = full["per_second"] / bare["per_second"]
-        table.other("1 intake", "POST /webhooks/fathom: accepted/s, p99 ms", f"{full['per_second']:.0f}/s",
-                    f"{full['p99_ms']:.1f}", ">= 0.5 x bare/s", 0.5 / throughput, throughput >= 0.5)
-        p99 = full["p99_ms"] / bare["p99_ms"]
-        table.other("1 intake", "  p99 against the bare endpoint's", "", f"x{p99:.1f}", "<= 2 x bare p99",
-                    p99 / 2, p99 <= 2)
-    drain = result.get("drain_seconds")
+    result = webhooks.main(["--deliveries", str(deliveries), "--server", server])
+    bare, full = result["bare"], result["intake"]
+    table.other("1 intake", "bare verify + 204: accepted/s, p99 ms", f"{bare['per_second']:.0f}/s",
+                f"{bare['p99_ms']:.1f}", "baseline", None, None)
+    throughput = full["per_second"] / bare["per_second"]
+    table.other("1 intake", "POST /webhooks/fathom: accepted/s, p99 ms", f"{full['per_second']:.0f}/s",
+                f"{full['p99_ms']:.1f}", ">= 0.5 x bare/s", 0.5 / throughput, throughput >= 0.5)
+    p99 = full["p99_ms"] / bare["p99_ms"]
+    table.other("1 intake", "  p99 against the bare endpoint's", "", f"x{p99:.1f}", "<= 2 x bare p99", p99 / 2, p99 <= 2)
+    drain = (result.get("drain") or {}).get("seconds_after_last_ack")
     if drain is not None:
         table.other("2 drain", "every delivery a call, s after the last ack", f"{drain:.1f} s", "", "< 10 s",
                     drain / 10, drain < 10)
-    if not (bare and full) and drain is None:
-        print(f"  bench/webhooks.py gave nothing this runner can read: {result!r}")
-
-
-def _intake_from_output(stdout: str) -> dict:
-    """The figures bench/webhooks.py prints (its report when it has no main(argv) returning them)."""
-    print(stdout)
-    result = {}
-    for key, name in (("bare", r"bare verify \+ 204"), ("full", r"POST /webhooks/fathom")):
-        found = re.search(name + r"\s+([\d.]+) accepted/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", stdout)
-        if found:
-            result[key] = {"per_second": float(found[1]), "p50_ms": float(found[2]), "p99_ms": float(found[3])}
-    drained = re.search(r"([\d.]+) s after the last acknowledgement", stdout)
-    if drained:
-        result["drain_seconds"] = float(drained[1])
-    return result
 
 
 def load_average() -> str:
