@@ -3,7 +3,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..calls import formats, queries
-from ..calls.serialize import call_to_json
+from ..calls.serialize import call_to_json, calls_to_json
 from ..search import listing
 from ..search import results as search_results
 from ..extensions import csrf
@@ -57,7 +57,8 @@ def list_calls():
             raise queries.QueryError(f"sort must be one of: {', '.join(search_results.SORTS)}")
         if filters.q and sort == "relevance":
             page = search_results.search_for(g.user, filters, current_app.config, args.get("cursor"), _limit())
-            body = {"items": [{**call_to_json(hit.call), "match": _match_json(hit)} for hit in page.hits],
+            items = calls_to_json([hit.call for hit in page.hits])
+            body = {"items": [{**item, "match": _match_json(hit)} for item, hit in zip(items, page.hits)],
                     "next_cursor": page.next_cursor}
             if page.semantic_note:
                 body["note"] = page.semantic_note
@@ -65,7 +66,7 @@ def list_calls():
         calls, next_cursor = listing.list_calls(g.user, filters, args.get("cursor"), limit=_limit())
     except queries.QueryError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    return jsonify({"items": [call_to_json(c) for c in calls], "next_cursor": next_cursor})
+    return jsonify({"items": calls_to_json(calls), "next_cursor": next_cursor})
 
 
 def _match_json(hit) -> dict:

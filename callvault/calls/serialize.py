@@ -1,4 +1,8 @@
 """The JSON shape of a call, shared by the API, downloads and exports."""
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
 from ..models import Call, TranscriptSegment
 
 
@@ -31,3 +35,11 @@ def call_to_json(call: Call, segments: list[TranscriptSegment] | None = None) ->
         data["segments"] = [{"speaker": s.speaker, "text": s.text, "start_ms": s.start_ms, "end_ms": s.end_ms}
                             for s in segments]
     return data
+
+
+def calls_to_json(calls: list[Call]) -> list[dict]:
+    """A page of calls: their participants and action items read in two queries, not two per call."""
+    if calls:
+        db.session.scalars(select(Call).where(Call.id.in_([call.id for call in calls]))
+                           .options(selectinload(Call.participants), selectinload(Call.action_items))).all()
+    return [call_to_json(call) for call in calls]

@@ -106,3 +106,34 @@ def test_transcript_formats(client, member, make_call, token_for):
 def test_unknown_api_path_is_json_404(client, member, token_for):
     response = get(client, "/api/v1/nothing", token_for(member))
     assert response.status_code == 404 and "error" in response.json
+
+
+def test_a_page_of_calls_costs_the_same_queries_whatever_its_size(app, client, member, make_call, token_for):
+    """Participants and action items of a page are read together, not once per call (searching too)."""
+    from sqlalchemy import event
+
+    base = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    for i in range(12):
+        make_call(member, external_id=str(300 + i), title=f"Roadmap {i}", started_at=base + timedelta(days=i))
+    token = token_for(member)
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    def queries_for(url):
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            response = get(client, url, token)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert response.status_code == 200
+        return len(response.json["items"]), len(statements)
+
+    for url in ("/api/v1/calls?limit={}", "/api/v1/calls?q=roadmap&sort=relevance&limit={}"):
+        small, large = queries_for(url.format(2)), queries_for(url.format(12))
+        assert (small[0], large[0]) == (2, 12)
+        assert large[1] == small[1], (url, small, large)
