@@ -37,8 +37,9 @@ FEATURES = (
     Feature("export-webhook", "Outgoing webhooks",
             "every finished meeting is sent, signed, to a downstream automation",
             ("EXPORT_WEBHOOK_URL", "EXPORT_WEBHOOK_SECRET")),
-    Feature("semantic-search", "Semantic search",
-            "searches also find passages that mean the same thing in other words",
+    Feature("semantic-search", "Semantic search with a provider's embeddings",
+            "semantic search (finding passages that mean the same in other words) uses the AI provider's "
+            "embeddings instead of the built-in offline model; it is on either way",
             ("AI_API_BASE_URL", "AI_EMBEDDING_MODEL"), ("AI_API_KEY",)),
     Feature("ai-titles", "AI titles and summaries",
             "recording-bot meetings get a written summary and a title from an AI model",
