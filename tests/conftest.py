@@ -24,7 +24,7 @@ os.environ["TRANSCRIPT_TOKEN_SECRET"] = "test-transcript-secret"
 
 import callvault  # noqa: E402
 from callvault import create_app  # noqa: E402
-from callvault.accounts import create_user  # noqa: E402
+from callvault.accounts import create_user, issue_api_token  # noqa: E402
 from callvault.calls.store import upsert_call  # noqa: E402
 from callvault.config import normalize_database_url  # noqa: E402
 from callvault.extensions import db  # noqa: E402
@@ -180,6 +180,16 @@ def make_call(app):
             from callvault.models import User
             return upsert_call(db.session.get(User, owner_id), sample_call(**kwargs)).call.id
     return make
+
+
+@pytest.fixture
+def token_for(app):
+    """token_for(user_id) -> a new personal API token of that user."""
+    def issue(user_id):
+        with app.app_context():
+            from callvault.models import User
+            return issue_api_token(db.session.get(User, user_id), "test token")
+    return issue
 
 
 @pytest.fixture

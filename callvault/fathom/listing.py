@@ -138,12 +138,7 @@ def fetch_meetings(user: User, since: date | None = None, until: date | None = N
         page = client.meetings_page(cursor=cursor, created_after=after, created_before=before,
                                     recorded_by=recorded_by)
     remember_listing(user.id, page["items"])
-    datas = []
-    for meeting in page["items"]:
-        try:
-            datas.append(meeting_to_call_data(meeting))
-        except NotAMeeting:
-            continue
+    datas = _as_call_data(page["items"])
     statuses = sync_statuses(datas)
     listed = []
     for data in datas:
@@ -203,12 +198,7 @@ def count_in_range(user: User, since: date | None = None, until: date | None = N
         for page in client.iter_meeting_pages(created_after=after, created_before=before, recorded_by=recorded_by,
                                               include_content=False):
             remember_listing(user.id, page["items"])
-            datas = []
-            for meeting in page["items"]:
-                try:
-                    datas.append(meeting_to_call_data(meeting))
-                except NotAMeeting:
-                    continue
+            datas = _as_call_data(page["items"])
             total += len(datas)
             unchanged += sum(1 for status, _ in sync_statuses(datas).values() if status == SYNCED)
     return RangeCount(total, unchanged)
@@ -221,3 +211,14 @@ def preview(user: User, recording_id: str) -> CallData:
     with client_for(connection) as client:
         transcript, summary = client.transcript(recording_id), client.summary(recording_id)
     return meeting_to_call_data(meeting, transcript=transcript, summary=summary)
+
+
+def _as_call_data(meetings: list[dict]) -> list:
+    """A listing page's meetings as call data, leaving out items that are not meetings."""
+    datas = []
+    for meeting in meetings:
+        try:
+            datas.append(meeting_to_call_data(meeting))
+        except NotAMeeting:
+            continue
+    return datas

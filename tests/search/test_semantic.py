@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from callvault import accounts
 from callvault.calls.store import CallData, SegmentData, upsert_call
 from callvault.extensions import db
 from callvault.jobs.search import reembed_stale_calls
@@ -45,13 +44,6 @@ def store(app):
             return upsert_call(db.session.get(User, owner_id), data).call.id
     return add
 
-
-@pytest.fixture
-def token_for(app):
-    def issue(user_id):
-        with app.app_context():
-            return accounts.issue_api_token(db.session.get(User, user_id))
-    return issue
 
 
 def api(client, token, **query):

@@ -1,19 +1,7 @@
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from callvault import accounts
 from callvault.extensions import db
-from callvault.models import User
-
-
-@pytest.fixture
-def token_for(app):
-    def issue(user_id):
-        with app.app_context():
-            return accounts.issue_api_token(db.session.get(User, user_id))
-    return issue
 
 
 def get(client, url, token):
