@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from callvault.extensions import db
-from tests.support.backends import make_test_app
+from tests.support.backends import insert_user_row, make_test_app
 
 BEFORE, AFTER = "7bc4b2a8218b", "6c2b16a3bb22"
 
@@ -21,9 +21,7 @@ def test_old_status_names_are_migrated_up_and_down(empty_database_url):
         upgrade(revision=BEFORE)
         now = datetime(2026, 12, 1, 12, 0)
         with db.engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO users (id, email, name, password_hash, role, is_active, created_at) "
-                "VALUES (1, 'a@example.com', 'A', 'x', 'admin', :yes, :now)"), {"yes": True, "now": now})
+            insert_user_row(connection, now)
             for status in ("done", "cancelled", "running", "failed"):
                 connection.execute(sa.text(
                     "INSERT INTO sync_jobs (user_id, source, status, params, total, done, failed, cancel_requested, "

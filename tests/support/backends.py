@@ -10,6 +10,8 @@ import os
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+import sqlalchemy as sa
+
 from callvault import create_app
 from callvault.config import normalize_database_url
 
@@ -69,3 +71,10 @@ def make_test_app(database_url, **overrides):
     }
     config.update(overrides)
     return create_app(config)
+
+
+def insert_user_row(connection, at) -> None:
+    """User 1 (an admin) as a raw row, for migration tests that fill tables at an older revision."""
+    connection.execute(sa.text(
+        "INSERT INTO users (id, email, name, password_hash, role, is_active, created_at) "
+        "VALUES (1, 'a@example.com', 'A', 'x', 'admin', :yes, :now)"), {"yes": True, "now": at})
