@@ -46,6 +46,13 @@ def _back(bot_id: int):
     return redirect(url_for("bots.detail", bot_id=bot_id))
 
 
+def _sent(sent):
+    """After a send-now: say whether a bot was there already, and show it."""
+    flash("A bot is in the meeting already." if sent.already_there
+          else "A bot is on its way: it joins the meeting in a moment.", "info")
+    return _back(sent.bot.id)
+
+
 @bp.post("/<int:bot_id>/send-now")
 @login_required
 def send_now(bot_id):
@@ -55,9 +62,7 @@ def send_now(bot_id):
     except actions.ActionRefused as exc:
         flash(sentence(exc), "error")
         return _back(bot_id)
-    flash("A bot is in the meeting already." if sent.already_there
-          else "A bot is on its way: it joins the meeting in a moment.", "info")
-    return _back(sent.bot.id)
+    return _sent(sent)
 
 
 @bp.post("/events/<int:event_id>/send-now")
@@ -68,9 +73,7 @@ def send_now_to_event(event_id):
     except actions.ActionRefused as exc:
         flash(sentence(exc), "error")
         return redirect(request.referrer or url_for("bots.index"))
-    flash("A bot is in the meeting already." if sent.already_there
-          else "A bot is on its way: it joins the meeting in a moment.", "info")
-    return _back(sent.bot.id)
+    return _sent(sent)
 
 
 @bp.get("/<int:bot_id>/cancel")
