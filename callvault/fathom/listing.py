@@ -22,7 +22,7 @@ from ..logs import log_event
 from ..models import Call, User
 from ..queues import get_redis
 from .credentials import client_for, get_connection
-from .mapping import NotAMeeting, meeting_to_call_data, recording_id_of
+from .mapping import NotAMeeting, meeting_to_call_data, meetings_to_call_data, recording_id_of
 
 LISTING_TTL_SECONDS = 3600
 CONTENT_FIELDS = ("transcript", "default_summary", "action_items", "crm_matches")
@@ -138,7 +138,7 @@ def fetch_meetings(user: User, since: date | None = None, until: date | None = N
         page = client.meetings_page(cursor=cursor, created_after=after, created_before=before,
                                     recorded_by=recorded_by)
     remember_listing(user.id, page["items"])
-    datas = _as_call_data(page["items"])
+    datas = meetings_to_call_data(page["items"])
     statuses = sync_statuses(datas)
     listed = []
     for data in datas:
@@ -163,12 +163,7 @@ def statuses_now(user: User, recording_ids: list[str]) -> dict[str, tuple[str, i
     from the remembered listing; one no longer remembered counts as synced once it is stored."""
     ids = list(dict.fromkeys(r for r in recording_ids if r))[:200]
     listed = remembered_listing(user.id, ids)
-    datas = []
-    for meeting in listed.values():
-        try:
-            datas.append(meeting_to_call_data(meeting))
-        except NotAMeeting:
-            continue
+    datas = meetings_to_call_data(listed.values())
     known = sync_statuses(datas)
     stored = dict(db.session.execute(select(Call.external_id, Call.id).where(
         Call.source == "fathom", Call.external_id.in_([rid for rid in ids if rid not in known])))
@@ -198,7 +193,7 @@ def count_in_range(user: User, since: date | None = None, until: date | None = N
         for page in client.iter_meeting_pages(created_after=after, created_before=before, recorded_by=recorded_by,
                                               include_content=False):
             remember_listing(user.id, page["items"])
-            datas = _as_call_data(page["items"])
+            datas = meetings_to_call_data(page["items"])
             total += len(datas)
             unchanged += sum(1 for status, _ in sync_statuses(datas).values() if status == SYNCED)
     return RangeCount(total, unchanged)
@@ -211,14 +206,3 @@ def preview(user: User, recording_id: str) -> CallData:
     with client_for(connection) as client:
         transcript, summary = client.transcript(recording_id), client.summary(recording_id)
     return meeting_to_call_data(meeting, transcript=transcript, summary=summary)
-
-
-def _as_call_data(meetings: list[dict]) -> list:
-    """A listing page's meetings as call data, leaving out items that are not meetings."""
-    datas = []
-    for meeting in meetings:
-        try:
-            datas.append(meeting_to_call_data(meeting))
-        except NotAMeeting:
-            continue
-    return datas

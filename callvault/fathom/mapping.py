@@ -116,3 +116,14 @@ def meeting_to_call_data(meeting: dict, transcript=None, summary=None, items=Non
         summary_markdown=summary_markdown(meeting.get("default_summary") if summary is None else summary),
         participants=participants, segments=segments,
         action_items=action_items(meeting.get("action_items") if items is None else items))
+
+
+def meetings_to_call_data(meetings) -> list[CallData]:
+    """Listed meetings as call data, leaving out items that are not meetings."""
+    datas = []
+    for meeting in meetings:
+        try:
+            datas.append(meeting_to_call_data(meeting))
+        except NotAMeeting:
+            continue
+    return datas

@@ -30,7 +30,7 @@ from .client import FathomAuthError, FathomClient, FathomError
 from .credentials import NeedsAttention, client_for
 from .listing import (SYNCED, SyncError, day_range, parse_day, remember_listing, remembered_listing,
                       require_connection, sync_statuses)
-from .mapping import NotAMeeting, meeting_to_call_data, recording_id_of
+from .mapping import NotAMeeting, meeting_to_call_data, meetings_to_call_data, recording_id_of
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
 MAX_RESUMES = 3  # times a job whose worker died is queued again before it is given up
@@ -310,13 +310,8 @@ class _JobRunner:
 
 def _unchanged(meetings: list[dict]) -> dict[str, int]:
     """recording id → call id of the listed meetings stored already and unchanged since."""
-    datas = []
-    for meeting in meetings:
-        try:
-            datas.append(meeting_to_call_data(meeting))
-        except NotAMeeting:
-            continue
-    return {rid: call_id for rid, (status, call_id) in sync_statuses(datas).items() if status == SYNCED}
+    statuses = sync_statuses(meetings_to_call_data(meetings))
+    return {rid: call_id for rid, (status, call_id) in statuses.items() if status == SYNCED}
 
 
 def _rid(meeting: dict) -> str | None:
