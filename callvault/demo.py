@@ -4,6 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import accounts
 from .bots import dispatcher, reconcile
@@ -258,10 +259,19 @@ def _demo_calendar(user: User, rng: random.Random, now) -> tuple[int, list[Bot]]
     return len(events), bots
 
 
+def demo_user() -> User | None:
+    """The demo account, or None: not loaded yet, or no tables yet (`flask db upgrade` has not run)."""
+    try:
+        return User.query.filter_by(email=DEMO_EMAIL).first()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
 def load_demo(only_if_empty: bool = False, calls: int = 40) -> str:
     if only_if_empty and User.query.first() is not None:
         return "The database already has users; demo not loaded."
-    if User.query.filter_by(email=DEMO_EMAIL).first() is not None:
+    if demo_user() is not None:
         return f"The demo account {DEMO_EMAIL} already exists."
     password = secrets.token_urlsafe(9)
     user = accounts.create_user(DEMO_EMAIL, password, role="admin", name=TEAM[0][0])

@@ -19,10 +19,8 @@ import secrets
 import threading
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from callvault.bots.lifecycle import IN_MEETING, PRE_JOIN
-from callvault.demo import DEMO_EMAIL, MEETINGS
+from callvault.demo import DEMO_EMAIL, MEETINGS, demo_user
 from callvault.extensions import db
 from callvault.logs import log_event
 from callvault.models import Bot, Calendar, CalendarCredential, CalendarEvent, User, utcnow
@@ -81,11 +79,7 @@ class DemoWorld:
     def connect_demo_account(self) -> bool:
         """Mirror the demo calendar into the Google sandbox, store working tokens for it, and hand the
         demo's live bots to the Attendee sandbox. False if the demo account does not exist yet."""
-        try:
-            user = User.query.filter_by(email=DEMO_EMAIL).first()
-        except SQLAlchemyError:  # no tables yet: `flask db upgrade` has not run
-            db.session.rollback()
-            return False
+        user = demo_user()
         if user is None:
             return False
         calendars = Calendar.query.filter_by(user_id=user.id, provider="google", auth_method="oauth").all()

@@ -8,13 +8,11 @@ run it with `flask run`, not with several gunicorn workers.
 """
 import secrets
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from callvault.demo import DEMO_EMAIL
+from callvault.demo import DEMO_EMAIL, demo_user
 from callvault.extensions import db
 from callvault.fathom.credentials import get_connection
 from callvault.logs import log_event
-from callvault.models import FathomConnection, User
+from callvault.models import FathomConnection
 
 from .fathom import FathomSandbox
 
@@ -48,11 +46,7 @@ def start_sandbox(app) -> FathomSandbox:
 
 def connect_demo_account(sandbox: FathomSandbox) -> bool:
     """Give the demo account a working key for this process's sandbox. False if it does not exist yet."""
-    try:
-        user = User.query.filter_by(email=DEMO_EMAIL).first()
-    except SQLAlchemyError:  # no tables yet: `flask db upgrade` has not run
-        db.session.rollback()
-        return False
+    user = demo_user()
     if user is None:
         return False
     connection = get_connection(user) or FathomConnection(user_id=user.id)
