@@ -19,6 +19,8 @@ STATE_WORDS = {
     "cancelled": "cancelled", "missed": "missed",
 }
 SOURCE_WORDS = {"webhook": "webhook", "poll": "poll", "us": "CallVault", None: "—"}
+DEPARTURE_OUTCOME_WORDS = {"deleted": "deleted", "left": "asked to leave: leaving", "ended": "had ended",
+                           "gone": "gone from the service", "given_up": "given up"}
 WORKING = ("joining", "waiting_room") + JOINED
 
 
