@@ -163,7 +163,7 @@ def _keep(entry: dict, judged: Answer | None) -> Answer:
             if judged is not None:
                 return _with(judged, receipt=entry["receipt"])
             if won:
-                return Answer(202, "accepted", "stored; it is processed in the background", receipt=entry["receipt"])
+                return _accepted(None, entry["receipt"])
             return Answer(200, "duplicate", "already received", receipt=entry["receipt"])
     try:
         [recorded] = record([entry])
@@ -176,8 +176,12 @@ def _keep(entry: dict, judged: Answer | None) -> Answer:
     if recorded.status == "duplicate":
         return Answer(200, "duplicate", recorded.message, recorded.delivery_id, entry["receipt"])
     signals.delivery_accepted.send(None, delivery_id=recorded.delivery_id)
-    return Answer(202, "accepted", "stored; it is processed in the background", recorded.delivery_id,
-                  entry["receipt"])
+    return _accepted(recorded.delivery_id, entry["receipt"])
+
+
+def _accepted(delivery_id: int | None, receipt: str) -> Answer:
+    """The 202 for the copy that claimed its webhook id (no delivery id yet on the inbox way)."""
+    return Answer(202, "accepted", "stored; it is processed in the background", delivery_id, receipt)
 
 
 def _with(answer: Answer, **fields) -> Answer:
