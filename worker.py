@@ -3,6 +3,7 @@
 Run several of these; each also runs the scheduler loop, and a Redis lease makes only one of
 them act. `rq worker` would ignore REDIS_URL (and our app context), which is why this exists.
 """
+import gc
 import threading
 import uuid
 
@@ -81,6 +82,7 @@ def main() -> None:
     # forks a work horse per job, and whatever a horse imports dies with it (~150-300 ms a job).
     set_worker_app(app)
     configure_mappers()  # once here, not in every forked job (~100 ms each)
+    gc.freeze()  # as app.py does; and a forked horse then leaves the parent's pages shared
     with app.app_context():
         connection = get_redis()
         register_periodic_jobs(connection, app.extensions["periodic_jobs"])

@@ -11,6 +11,7 @@ page and API through the Flask test client (templates included, no network). `--
 when the database exists. Request logging is silenced while timing.
 """
 import argparse
+import gc
 import logging
 import os
 import statistics
@@ -103,6 +104,7 @@ def measure(url: str, requests: int, browser_loads: int = 0) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INPROCESS_WORKER": False, "WTF_CSRF_ENABLED": False,
                       "TRANSCRIPT_TOKEN_SECRET": "bench-secret", "EXPORT_DATABASE_URL": "postgresql://hub/x",
                       "EXPORT_WEBHOOK_URL": "https://hooks.example/x"})
+    gc.freeze()  # as app.py does for the web process
     with app.app_context():
         from callvault.models import User
         db.create_all()  # tables added since the data was loaded (--reuse)

@@ -21,6 +21,7 @@ same client, the JSON API under MCP, the bare endpoint under intake. The machine
 printed before and after, as the numbers move with it. `--reuse` keeps an existing database.
 """
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -219,6 +220,7 @@ def main() -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(url), "INPROCESS_WORKER": False,
                       "WTF_CSRF_ENABLED": False, "TRANSCRIPT_TOKEN_SECRET": "bench-secret",
                       "EXPORT_DATABASE_URL": "postgresql://hub/x", "EXPORT_WEBHOOK_URL": "https://hooks.example/x"})
+    gc.freeze()  # as app.py does for the web process
     import logging
     logging.getLogger("callvault").setLevel(logging.WARNING)
     table = Table()

@@ -18,6 +18,7 @@ dataset's own vocabulary has 22 words, so each is in ~40% of all lines), applies
 `--reuse` skips loading when the database exists; `--keep` keeps it afterwards.
 """
 import argparse
+import gc
 import logging
 import os
 import statistics
@@ -229,6 +230,7 @@ def main() -> None:
         apply_search_schema(url, dataset.log_line)
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(url), "INPROCESS_WORKER": False,
                       "WTF_CSRF_ENABLED": False})
+    gc.freeze()  # as app.py does for the web process
     try:
         measure_search(app, args.requests)
         if args.enrich:

@@ -56,6 +56,10 @@ calendar_events_changed = facts.signal("calendar-events-changed", doc="""calenda
 push_lifecycle_event = facts.signal("push-lifecycle-event", doc="""channel_id, event: the calendar provider told us
 something about a push channel (e.g. Graph's subscriptionRemoved, reauthorizationRequired).""")
 
+# --- the health dashboard -------------------------------------------------------------------------
+dashboard_figures_stale = facts.signal("dashboard-figures-stale", doc="""day (YYYY-MM-DD): the dashboard's kept
+all-time figures are older than DASHBOARD_CACHE_SECONDS and were shown all the same; compute them again.""")
+
 # --- recording bots --------------------------------------------------------------------------------
 bots_reconcile_requested = facts.signal("bots-reconcile-requested", doc="""event_ids: these meetings' bots must be
 brought in line with their calendar events (created, moved, cancelled).""")

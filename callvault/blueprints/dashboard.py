@@ -14,6 +14,7 @@ from .helpers import error_response, token_auth
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 # The stacked deliveries chart, bottom up: what went through first, then what needs a look.
 DELIVERY_CHART_STATES = ("success", "duplicate", "pending", "rejected", "failed")
+PAGE_FAILURES = 50  # the newest failures the page lists (the API gives every kind's FAILURES_PER_KIND)
 
 
 def admin_api(view):
@@ -47,8 +48,10 @@ def _url(endpoint: str | None, params: dict) -> str | None:
         return None
 
 
-def _failures(days: int) -> dict:
+def _failures(days: int, shown: int | None = None) -> dict:
+    """The failures with a URL to act on each; the first `shown` of them (the page), or all (the API)."""
     data = figures.failures(days)
+    data["items"] = data["items"][:shown]
     for item in data["items"]:
         action = item["action"]
         action["url"] = _url(action.pop("endpoint"), action.pop("params"))
@@ -82,7 +85,7 @@ def index():
     summary = _summary()
     context = {
         "day": day, "error": error, "summary": summary, **_charts(summary),
-        "pipeline": figures.pipeline(day), "events": figures.events(day), "failures": _failures(7),
+        "pipeline": figures.pipeline(day), "events": figures.events(day), "failures": _failures(7, shown=PAGE_FAILURES),
         "failure_kinds": figures.FAILURE_KINDS, "refresh_seconds": current_app.config["DASHBOARD_REFRESH_SECONDS"],
     }
     if htmx and htmx.target == "dash-body":

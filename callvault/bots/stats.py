@@ -1,7 +1,7 @@
 """Bot figures for the health dashboard: bots by state per day (of join_at), missed or failed bots, a day's bots."""
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Row, and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -53,7 +53,9 @@ def missed(since: datetime, limit: int) -> list[tuple[Bot, str | None]]:
         .order_by(Bot.state_changed_at.desc(), Bot.id.desc()).limit(limit)).all()
 
 
-def for_meetings(start: datetime, end: datetime) -> dict[tuple[str, datetime], Bot]:
-    """The day's bots by (meeting_url, join_at); of several (a cancelled one, its replacement) the newest."""
-    rows = db.session.scalars(select(Bot).where(Bot.join_at >= start, Bot.join_at < end).order_by(Bot.id))
+def for_meetings(start: datetime, end: datetime) -> dict[tuple[str, datetime], Row]:
+    """The day's bots (id, state, state_reason, join_at, call_id) by (meeting_url, join_at); of several (a
+    cancelled one, its replacement) the newest."""
+    rows = db.session.execute(select(Bot.id, Bot.state, Bot.state_reason, Bot.join_at, Bot.call_id, Bot.meeting_url)
+                              .where(Bot.join_at >= start, Bot.join_at < end).order_by(Bot.id))
     return {(bot.meeting_url, bot.join_at): bot for bot in rows}

@@ -16,9 +16,9 @@ shared with the parent process must not be reused.
 
 def init_app(app) -> None:
     """Connect every feature's facts to the jobs they start, and hand the schedule to the scheduler."""
-    from . import bots, calendars, exports, fathom, search, webhooks
+    from . import bots, calendars, dashboard, exports, fathom, search, webhooks
     from .periodic import PERIODIC_JOBS
 
-    for module in (bots, calendars, exports, fathom, search, webhooks):
+    for module in (bots, calendars, dashboard, exports, fathom, search, webhooks):
         module.connect()
     app.extensions["periodic_jobs"] = PERIODIC_JOBS

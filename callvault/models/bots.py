@@ -18,6 +18,9 @@ AUTO_RECORD_CHOICES = ("all", "external", "none")
 class Bot(db.Model):
     __tablename__ = "bots"
     __table_args__ = (db.Index("ix_bots_state_join_at", "state", "join_at"),
+                      # a day's bots (bot_stats: the dashboard's pipeline and calendar): (state, join_at) made
+                      # a day's count read the whole index
+                      db.Index("ix_bots_join_at", "join_at"),
                       # the dashboard's recent failures, newest first (bot_stats.missed): a scan of every bot without
                       db.Index("ix_bots_state_changed_at", "state_changed_at", "id"))
 

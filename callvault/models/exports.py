@@ -20,6 +20,7 @@ class CallExport(db.Model):
         db.UniqueConstraint("call_id", "target"),
         db.Index("ix_call_exports_due", "status", "next_attempt_at"),
         db.Index("ix_call_exports_target_status", "target", "status"),  # the dashboard's per-target counts
+        db.Index("ix_call_exports_status_attempted", "status", "last_attempt_at"),  # its newest failed exports
     )
 
     id = db.Column(db.Integer, primary_key=True)

@@ -91,3 +91,27 @@ def test_an_expired_link_shows_the_403_page(app, page, live_server, member, make
     expect(page.locator("main")).to_contain_text("This link has expired")
     assert "Confidential" not in page.content()
     page.screenshot(path="/tmp/callvault-expired.png")
+
+
+def test_a_long_transcript_in_parts_finds_and_links_to_lines_in_every_part(app, page, live_server, member):
+    """350 lines are four parts the browser lays out only near the screen: a link to a line deep in the
+    third part scrolls it into view, and find-in-transcript reaches every part and shrinks the page."""
+    with app.app_context():
+        call_id = upsert_call(db.session.get(User, member), sample_call(title="Long one", segments=350)).call.id
+        token = links.create_token(app.config["TRANSCRIPT_TOKEN_SECRET"], call_id, "guest@outside.example")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    url = f"{live_server.url}/dashboard/transcripts/{call_id}/?token={token}"
+    page.goto(url)
+    assert page.locator("#transcript ol.transcript-part").count() == 4
+    page.goto(f"{url}#{page.locator('#transcript li.seg').nth(250).get_attribute('id')}")
+    target = page.locator("li.seg:target")
+    expect(target).to_contain_text("Line number 250")
+    expect(target).to_be_in_viewport()
+
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.fill("#find", "line number 34")
+    expect(page.locator("#find-count")).to_have_text("11 of 350 lines")  # 34, 340–349
+    expect(page.locator("#transcript li:not([hidden]) mark").last).to_have_text("Line number 34")
+    assert page.evaluate("document.documentElement.scrollHeight") < height / 4  # no gap where lines were hidden
+    page.fill("#find", "")
+    expect(page.locator("#transcript li.seg:not([hidden])")).to_have_count(350)

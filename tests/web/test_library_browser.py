@@ -28,9 +28,9 @@ def test_sign_in_filter_live_and_read_a_transcript(page, live_server, member, ma
     wait_until(page, "document.querySelectorAll('#calls-table tbody tr').length === 3")
     assert page.evaluate("window.notReloaded") is True
     page.click("text=Pricing review")
-    page.wait_for_selector("ol.transcript")
-    assert page.locator("ol.transcript li").count() == 4
-    assert "Line number 3" in page.inner_text("ol.transcript")
+    page.wait_for_selector("#transcript")
+    assert page.locator("#transcript li.seg").count() == 4
+    assert "Line number 3" in page.inner_text("#transcript")
     page.screenshot(path=str(tmp_path / "call.png"), full_page=True)
 
 

@@ -1,5 +1,5 @@
-"""The transcript's lines as HTML (transcripts.view.transcript_items): escaped, one anchor per time,
-each time a link into the recording when there is one."""
+"""The transcript's lines as HTML (transcripts.view.transcript_items): escaped, one anchor per time, in parts
+of PART_LINES, each time a link into the recording when there is one."""
 from callvault.transcripts.view import Line, transcript_items
 
 
@@ -18,3 +18,12 @@ def test_times_link_into_the_recording():
     assert '<a class="ts" href="https://fathom.video/share/x?a=1&amp;b=&#34;2&amp;timestamp=61">01:01</a>' in html
     assert 'href="https://x.example/s?timestamp=0"' in str(transcript_items([Line("A", "t", 0, 0)],
                                                                             "https://x.example/s"))
+
+
+def test_long_transcripts_come_in_parts_the_browser_can_skip():
+    html = str(transcript_items([Line("Ann", f"line {n}", n * 1000, 0) for n in range(250)]))
+    assert html.count('<ol class="transcript-part"') == html.count("</ol>") == 3
+    assert 'start="1"' in html and 'start="101"' in html and 'start="201"' in html
+    second = html.split('<ol class="transcript-part"')[2]
+    assert second.count("<li ") == 100 and "line 100<" in second and "line 199<" in second
+    assert transcript_items([]) == ""

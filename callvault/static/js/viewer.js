@@ -32,7 +32,7 @@
   var timer = null;
 
   function read() {
-    return Array.prototype.map.call(list.children, function (li) {
+    return Array.prototype.map.call(list.querySelectorAll("li.seg"), function (li) {
       var text = li.querySelector(".text");
       return { li: li, text: text, original: text.textContent,
                haystack: li.textContent.toLowerCase(), marked: false };
@@ -64,6 +64,7 @@
       if (hit && needle) mark(line, needle);
       else if (line.marked) mark(line, "");
     });
+    list.classList.toggle("finding", Boolean(needle));
     count.textContent = needle ? shown + " of " + lines.length + " lines" : "";
   }
 
