@@ -245,8 +245,8 @@ def user_for_host_email(email: str | None) -> User | None:
     """The user an approved host email routes recordings to; a pending claim routes nothing."""
     if not email:
         return None
-    host_email = HostEmail.query.filter_by(email=email.strip().lower(), status="approved").first()
-    return host_email.user if host_email else None
+    return db.session.scalars(select(User).join(HostEmail, HostEmail.user_id == User.id).where(
+        HostEmail.email == email.strip().lower(), HostEmail.status == "approved")).first()
 
 
 def issue_api_token(user: User, name: str = "token") -> str:
