@@ -107,7 +107,6 @@ def measure(url: str, requests: int, browser_loads: int = 0) -> None:
     gc.freeze()  # as app.py does for the web process
     with app.app_context():
         from callvault.models import User
-        db.create_all()  # tables added since the data was loaded (--reuse)
         admin = db.session.get(User, 1)
         admin.set_password("bench-password-1")
         db.session.commit()

@@ -80,6 +80,9 @@ def check_size(calls: int, segments: int) -> str | None:
 
 
 def create_tables(url: str) -> None:
+    """The models' tables, and on a database loaded earlier (`--reuse`) the tables and indexes added to
+    the models since (create_all alone skips every index of a table that exists). A column added since
+    is not: such a database is loaded again without --reuse."""
     os.environ.setdefault("SECRET_KEY", "bench")
     if "CREDENTIALS_ENCRYPTION_KEY" not in os.environ:
         from cryptography.fernet import Fernet
@@ -90,6 +93,10 @@ def create_tables(url: str) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(url), "INPROCESS_WORKER": False})
     with app.app_context():
         db.create_all()
+        with db.engine.begin() as connection:
+            for table in db.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(connection, checkfirst=True)
         db.engine.dispose()
 
 
@@ -140,6 +147,7 @@ def prepare(parser, args, name: str, **build_options) -> tuple[str, bool]:
     if problem:
         parser.error(problem)
     if args.reuse and database_exists(args.server, name):
+        create_tables(database_url(args.server, name))
         return database_url(args.server, name), False
     log_line(f"loading {args.calls:,} calls and {args.segments:,} segments into {name} …")
     return build(args.server, name, args.calls, args.segments, log=log_line, **build_options), True

@@ -10,8 +10,13 @@ own (so a concurrent test run's database is never flushed), plus two `worker` pr
 POSTs the same number of signed deliveries first at a bare endpoint that only verifies the
 signature and answers 204, then at POST /webhooks/fathom (every one a different meeting). It
 reports accepted/s and p50/p99 acknowledgement latency for both (the ratio is the figure), and the
-time until every accepted delivery is a call in the database. With --drain-after the workers start
-only after the load, so intake and processing are timed apart.
+time until every accepted delivery is a call in the database.
+
+The workers run beside gunicorn on the same CPUs, draining while the load goes on. With --drain-after
+they are started and warm before the load, paused (SIGSTOP) during it and resumed at the last
+acknowledgement: intake and processing timed apart, as when web and worker processes run on machines
+of their own (the Procfile's process types; on 2 CPUs a drain during the load takes CPU from gunicorn
+that the bare endpoint's run never had to share).
 """
 import argparse
 import gc
@@ -19,6 +24,7 @@ import http.client
 import json
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -127,6 +133,17 @@ def procfile(name: str) -> str:
     raise SystemExit(f"Procfile has no {name} process")
 
 
+def wait_for_workers(redis_url: str, count: int) -> None:
+    """Until `count` RQ workers have registered (imports done, listening)."""
+    from rq import Worker
+    connection = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while Worker.count(connection=connection) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the {count} workers did not start within a minute")
+        time.sleep(0.2)
+
+
 def wait_until_up(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -208,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server; a free db index is leased")
-    parser.add_argument("--drain-after", action="store_true", help="start the workers only after the load")
+    parser.add_argument("--drain-after", action="store_true",
+                        help="pause the (started, warm) workers during the load and resume them at the last ack")
     args = parser.parse_args(argv)
 
     redis_url = lease_redis_db(args.redis)
@@ -224,10 +242,14 @@ def run(args, redis_url: str) -> dict:
     bodies = payloads(args.deliveries)
     web_command = procfile("web").replace("app:app", shlex.quote("bench.webhooks:bench_app()"), 1)
     processes = [start(web_command, env, Path("/tmp/callvault-bench-web.log"))]
+    workers = [start(procfile("worker"), env, Path("/tmp/callvault-bench-worker.log")) for _ in range(2)]
+    processes += workers
     try:
         wait_until_up(port)
-        if not args.drain_after:
-            processes += [start(procfile("worker"), env, Path("/tmp/callvault-bench-worker.log")) for _ in range(2)]
+        wait_for_workers(redis_url, len(workers))
+        if args.drain_after:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGSTOP)
         load(port, BARE_PATH, [(b, sign(b, i, "warm")) for i, b in enumerate(bodies[:50])], args.concurrency)
 
         bare = load(port, BARE_PATH, [(b, sign(b, i, "bare")) for i, b in enumerate(bodies)], args.concurrency)
@@ -235,7 +257,8 @@ def run(args, redis_url: str) -> dict:
         full = load(port, WEBHOOK_PATH, [(b, sign(b, i, "full")) for i, b in enumerate(bodies)], args.concurrency)
         last_ack = time.perf_counter()
         if args.drain_after:
-            processes += [start(procfile("worker"), env, Path("/tmp/callvault-bench-worker.log")) for _ in range(2)]
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGCONT)
         while count_calls(database_url) < full["accepted"]:
             if time.perf_counter() - last_ack > 600:
                 raise SystemExit(f"gave up: {count_calls(database_url)} calls after 10 minutes")
@@ -243,13 +266,14 @@ def run(args, redis_url: str) -> dict:
         all_calls = time.perf_counter()
     finally:
         for process in processes:
-            os.killpg(process.pid, 15)
+            os.killpg(process.pid, signal.SIGCONT)  # a paused worker must be running to stop
+            os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(timeout=30)
 
     print(f"{args.deliveries} deliveries of ~{statistics.mean(map(len, bodies)) / 1024:.1f} KB, "
           f"concurrency {args.concurrency}, `{procfile('web')}`, 2 workers"
-          f"{' started after the load' if args.drain_after else ' running during the load'}, {os.cpu_count()} CPUs")
+          f"{' paused during the load' if args.drain_after else ' running during the load'}, {os.cpu_count()} CPUs")
     for name, result in (("bare verify + 204", bare), ("POST /webhooks/fathom", full)):
         print(f"  {name:22} {result['per_second']:7.1f} accepted/s   p50 {result['p50_ms']:6.1f} ms   "
               f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']}")

@@ -379,10 +379,14 @@ def replay(delivery_id: int) -> WebhookDelivery:
 
 def claimed_pending(limit: int = 500) -> list[int]:
     """Claimed (signature-verified) deliveries still pending: their job never ran (Redis was down), is
-    waiting its turn, or died. The sweep job requeues those whose job is not alive in Redis."""
-    return list(db.session.scalars(
+    waiting its turn, or died. The sweep job requeues those whose job is not alive in Redis. Rows another
+    transaction holds are being processed (a drain's batch has no job per delivery): skipped, or each
+    requeued job would wait on its row's lock for the batch to commit, its worker idle meanwhile."""
+    pending = list(db.session.scalars(
         select(WebhookDelivery.id).where(WebhookDelivery.status == "pending", WebhookDelivery.signature_valid.is_(True))
-        .order_by(WebhookDelivery.id).limit(limit)))
+        .order_by(WebhookDelivery.id).limit(limit).with_for_update(skip_locked=True)))
+    db.session.commit()  # the locks go: each job takes its own
+    return pending
 
 
 def lost_attempt(delivery_id: int) -> bool:

@@ -13,6 +13,7 @@ from callvault.jobs.webhooks import drain_webhook_inbox, sweep_webhook_deliverie
 from callvault.models import Call, ProcessedWebhook, User, WebhookDelivery
 from callvault.queues import drain_queues, get_queue, get_redis
 from callvault.webhooks import inbox, intake
+from tests.support.backends import TEST_DATABASE_URL
 from tests.support.web import LiveServer
 from tests.support.webhooks import PERSONAL_SECRET, SECRET, URL, encode, meeting, record_inbox, signed, use_intake
 
@@ -239,3 +240,21 @@ def test_a_drain_lingers_on_the_empty_inbox_for_the_rest_of_a_burst(app, client,
         assert drain_webhook_inbox() == {"recorded": 2, "success": 2}  # one job, both requests
     later.join()
     assert call_ids(app) == ["1", "2"]
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="row locks are PostgreSQL's (TEST_DATABASE_URL); SQLite "
+                                                  "locks the whole database, so there is no batch to skip")
+def test_the_sweep_leaves_alone_what_a_drain_is_processing(app, member):
+    """A drain processes a batch under row locks and queues no job per delivery: the sweep must not take
+    those rows for stragglers (each job it queued would wait on its row's lock, its worker idle)."""
+    client = app.test_client()
+    post(client, 31)
+    with app.app_context():
+        [entry] = [entry for _, entry in inbox.read(10)]
+        [recorded] = intake.record([entry])
+        with db.engine.connect() as drain:  # another process's transaction, as process_many holds it
+            drain.execute(db.select(WebhookDelivery.id).where(WebhookDelivery.id == recorded.delivery_id)
+                          .with_for_update())
+            assert sweep_webhook_deliveries()["requeued"] == 0
+            drain.rollback()
+        assert sweep_webhook_deliveries()["requeued"] == 1  # nobody holds it: a straggler after all
