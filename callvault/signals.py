@@ -30,8 +30,9 @@ facts = Namespace()
 
 # --- calls -----------------------------------------------------------------------------------------
 call_stored = facts.signal("call-stored", doc="""A call's content was written (created or changed), inside
-its transaction. call_id, content_hash, created (this transaction inserted the row: nothing refers to it yet,
-so there is nothing to look up). Exports and search record their intents in the same transaction.""")
+its transaction. call_id, content_hash, fresh (this transaction inserted the row and it is uncommitted:
+nothing refers to it, so there is nothing to look up). Exports and search record their intents in the same
+transaction.""")
 
 exports_due = facts.signal("exports-due", doc="export_ids: CallExport rows due for delivery (after commit).")
 enrichment_due = facts.signal("enrichment-due", doc="call_ids: calls whose search enrichment is due (after commit).")

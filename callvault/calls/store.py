@@ -99,10 +99,14 @@ def upsert_call(owner: User, data: CallData, commit: bool = True) -> UpsertResul
     if not created:  # a new row was inserted with all of these already
         _set_scalars(call, data, fingerprint)
         db.session.flush()
-    _replace_children(call.id, data, fresh=created)
+    # A row this transaction inserted is its own until the commit on PostgreSQL: nothing can refer to it
+    # yet. On SQLite the savepoint's release committed it (pysqlite opens no transaction before the
+    # savepoint), so a concurrent writer of the same meeting may have used it since.
+    fresh = created and db.session.get_bind().dialect.name != "sqlite"
+    _replace_children(call.id, data, fresh)
     db.session.expire(call, ["participants", "action_items"])
     # In this same transaction: exports and search enrichment record their intents (queued after commit).
-    signals.call_stored.send(None, call_id=call.id, content_hash=fingerprint, created=created)
+    signals.call_stored.send(None, call_id=call.id, content_hash=fingerprint, fresh=fresh)
     if commit:
         db.session.commit()
     return UpsertResult(call, created=created, changed=True)
@@ -134,12 +138,9 @@ def _set_scalars(call: Call, data: CallData, fingerprint: str) -> None:
 
 
 def _replace_children(call_id: int, data: CallData, fresh: bool) -> None:
-    """Write the call's children, deleting the ones it had. A `fresh` call (this transaction inserted
-    it) has none on PostgreSQL: its row is not committed, so no other writer can have given it any
-    (three DELETEs saved per new call, a fifth of a webhook's processing). On SQLite the savepoint's
-    release commits the row (pysqlite opens no transaction before it), and a concurrent writer of the
-    same meeting may have given it children since."""
-    if not fresh or db.session.get_bind().dialect.name == "sqlite":
+    """Write the call's children, deleting the ones it had; a `fresh` call (see upsert_call) has none
+    (three DELETEs saved per new call, a fifth of a webhook's processing)."""
+    if not fresh:
         for model in (TranscriptSegment, Participant, ActionItem):
             db.session.execute(delete(model).where(model.call_id == call_id))
     # Into the tables, not through the ORM's bulk insert: no objects are needed here, and its per-row

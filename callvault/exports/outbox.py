@@ -27,12 +27,12 @@ def configured_targets() -> list[str]:
             if current_app.config.get(setting)]
 
 
-def record_export_intent(_sender, call_id: int, content_hash: str, created: bool) -> None:
+def record_export_intent(_sender, call_id: int, content_hash: str, fresh: bool) -> None:
     """Mark a stored call due at every configured target (receives `signals.call_stored`)."""
     targets = configured_targets()
     if not targets:
         return
-    existing = {} if created else {
+    existing = {} if fresh else {
         e.target: e for e in db.session.scalars(select(CallExport).where(CallExport.call_id == call_id))}
     grace = utcnow() + timedelta(seconds=current_app.config["EXPORT_RETRY_BASE_SECONDS"])
     rows = []

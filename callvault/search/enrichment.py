@@ -32,9 +32,9 @@ RETRY_BASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
 
 
-def record_enrichment_intent(_sender, call_id: int, content_hash: str, created: bool) -> None:
+def record_enrichment_intent(_sender, call_id: int, content_hash: str, fresh: bool) -> None:
     """Mark a stored call due for enrichment (receives `signals.call_stored`)."""
-    state = (None if created else db.session.get(CallEnrichment, call_id)) or CallEnrichment(call_id=call_id)
+    state = (None if fresh else db.session.get(CallEnrichment, call_id)) or CallEnrichment(call_id=call_id)
     db.session.add(state)
     state.status, state.attempts, state.last_error = "pending", 0, None
     state.next_attempt_at = utcnow() + PENDING_GRACE
