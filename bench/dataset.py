@@ -263,19 +263,24 @@ def _load_dashboard_rows(connection, rng, calls, starts) -> None:
 
 def _load_bots(connection) -> None:
     """One bot per meeting with a link (the first calendar entry's), with its transitions: past ones
-    ended (1 in 25 missed, 1 in 50 cancelled with the event), future ones scheduled."""
+    ended (1 in 25 missed, 1 in 50 cancelled with the event), future ones scheduled. An ended bot's
+    transcript is in the vault (a call), as it is within minutes of the end: the dispatcher's retries
+    are for the few whose fetch failed, not for a year of bots."""
     connection.execute("""
         INSERT INTO bots (meeting_key, meeting_url, join_at, event_id, owner_id, title, state, state_reason,
-                          state_changed_at, generation, transcript_attempts, created_at, updated_at)
+                          state_changed_at, generation, transcript_attempts, call_id, created_at, updated_at)
         SELECT md5(e.meeting_url || e.start_at::text), e.meeting_url, e.start_at, e.id, c.user_id, e.title,
-               CASE WHEN e.is_cancelled THEN 'cancelled' WHEN e.start_at > now() THEN 'scheduled'
-                    WHEN e.id % 25 = 0 THEN 'missed' ELSE 'ended' END,
-               CASE WHEN e.id % 25 = 0 AND NOT e.is_cancelled AND e.start_at <= now()
-                    THEN 'no sign of joining 10 minutes after the start' END,
-               least(e.start_at + interval '40 minutes', now()), 1, 0, e.created_at, e.updated_at
+               b.state,
+               CASE WHEN b.state = 'missed' THEN 'no sign of joining 10 minutes after the start' END,
+               least(e.start_at + interval '40 minutes', now()), 1,
+               CASE WHEN b.state = 'ended' THEN 1 ELSE 0 END,
+               CASE WHEN b.state = 'ended' THEN 1 + e.id % (SELECT max(id) FROM calls) END,
+               e.created_at, e.updated_at
         FROM (SELECT DISTINCT ON (meeting_url, start_at) * FROM calendar_events
               WHERE meeting_url IS NOT NULL ORDER BY meeting_url, start_at, id) e
-        JOIN calendars c ON c.id = e.calendar_id""")
+        JOIN calendars c ON c.id = e.calendar_id
+        CROSS JOIN LATERAL (SELECT CASE WHEN e.is_cancelled THEN 'cancelled' WHEN e.start_at > now() THEN 'scheduled'
+                                        WHEN e.id % 25 = 0 THEN 'missed' ELSE 'ended' END AS state) b""")
     connection.execute("""
         INSERT INTO bot_transitions (bot_id, from_state, to_state, reason, at)
         SELECT b.id, t.from_state, t.to_state, 'bench', b.join_at + t.after

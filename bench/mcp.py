@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 from bench import dataset  # noqa: E402
 from bench.search import MEMBER_ID, apply_search_schema, percentile, sprinkle  # noqa: E402
+from bench.webhooks import lease_redis_db, release_redis_db  # noqa: E402
 
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("CREDENTIALS_ENCRYPTION_KEY", Fernet.generate_key().decode())
@@ -62,9 +63,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(url: str, port: int) -> subprocess.Popen:
-    """gunicorn on loopback, as the Procfile's web process (one worker, four threads)."""
-    env = {**os.environ, "DATABASE_URL": url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+def serve(url: str, port: int, redis_url: str) -> subprocess.Popen:
+    """gunicorn on loopback, as the Procfile's web process (one worker, four threads), with a Redis of
+    its own: a web process runs no jobs. Without REDIS_URL it would run the in-process worker, whose
+    periodic jobs over the whole vault took the CPU (and the GIL) from the requests being timed."""
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
            "CALLVAULT_ENV": "development"}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}",
                                "--workers", "1", "--threads", "4", "--log-level", "warning"],
@@ -155,13 +158,15 @@ def main() -> None:
         apply_search_schema(url, dataset.log_line)
     issued = tokens(url)
     port = free_port()
-    server = serve(normalize_database_url(url), port)
+    redis_url = lease_redis_db("redis://127.0.0.1:6379")
+    server = serve(normalize_database_url(url), port, redis_url)
     try:
         print(f"gunicorn on 127.0.0.1:{port}; {args.calls:,} calls, {args.segments:,} segments")
         anyio.run(measure, f"http://127.0.0.1:{port}", issued, args.requests)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        release_redis_db(redis_url)
         if not args.keep:
             dataset.drop_database(args.server, DB_NAME)
 

@@ -167,15 +167,18 @@ def _query(q: str) -> str:
 def mcp_tools(url: str, table: Table, requests: int) -> None:
     import anyio
     print("\nMCP over HTTP (gunicorn, the SDK's client), the JSON API as baseline", flush=True)
+    from bench.webhooks import lease_redis_db, release_redis_db
     issued = mcp_bench.tokens(url)
     port = mcp_bench.free_port()
-    server = mcp_bench.serve(normalize_database_url(url), port)
+    redis_url = lease_redis_db("redis://127.0.0.1:6379")
+    server = mcp_bench.serve(normalize_database_url(url), port, redis_url)
     rows = []
     try:
         anyio.run(mcp_bench.measure, f"http://127.0.0.1:{port}", issued, requests, rows)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        release_redis_db(redis_url)
     for label, samples, baseline in rows:
         is_tool = label.startswith("MCP")
         table.timed("16 MCP", label, samples, MCP_GOAL if is_tool else None)

@@ -7,7 +7,8 @@ import requests
 from callvault.bots import stats
 from callvault.dashboard import figures
 from callvault.extensions import db
-from callvault.models import Call, ProcessedWebhook, WebhookDelivery
+from callvault.bots import dispatcher
+from callvault.models import Bot, Call, ProcessedWebhook, WebhookDelivery
 from tests.support.bots import at, bots, event, sent_meeting, sync_changed, tick, user
 from tests.support.webhooks import record_inbox
 
@@ -226,3 +227,26 @@ def test_a_service_bot_that_vanished_is_replaced(bot_app, attendee, live_server)
         [bot] = bots()
         assert bot.attendee_id != remote and bot.generation == 2 and bot.state == "joining"
         assert any("no longer has bot" in t.reason for t in bot.transitions)
+
+
+def test_a_backlog_of_transcript_retries_is_worked_off_a_bounded_batch_per_pass(bot_app, attendee, monkeypatch):
+    """After an outage many ended bots wait for their transcript: a pass asks again for at most
+    TRANSCRIPT_RETRIES_PER_TICK of them, the longest waiting first, and reads none still in backoff."""
+    monkeypatch.setattr(dispatcher, "TRANSCRIPT_RETRIES_PER_TICK", 3)
+    now = at(5)
+    with bot_app.app_context():
+        owner = user("ada@acme.test")
+        def ended(minutes_ago: float, attempts: int) -> int:
+            bot = Bot(meeting_url=f"https://meet.google.com/aaa-bbbb-{len(bots()):03d}", join_at=now - timedelta(hours=1),
+                      owner_id=owner, title="Backlog", state="ended", transcript_attempts=attempts,
+                      state_changed_at=now - timedelta(minutes=minutes_ago))
+            db.session.add(bot)
+            db.session.commit()
+            return bot.id
+        due = [ended(50 - n, attempts=n % 3) for n in range(5)]  # 2**attempts minutes passed for each
+        waiting = ended(10, attempts=5)  # due 32 minutes after its end
+        assert dispatcher._due(now) == due[:3]
+        assert tick(attendee, now) == {"transcript_requested": 3}
+        monkeypatch.setattr(dispatcher, "TRANSCRIPT_RETRIES_PER_TICK", 10)
+        assert dispatcher._due(now) == due  # the waiting one is not read before its time
+        assert dispatcher._due(now + timedelta(minutes=23)) == due + [waiting]

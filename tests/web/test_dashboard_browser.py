@@ -113,5 +113,6 @@ def test_a_long_transcript_in_parts_finds_and_links_to_lines_in_every_part(app, 
     expect(page.locator("#find-count")).to_have_text("11 of 350 lines")  # 34, 340–349
     expect(page.locator("#transcript li:not([hidden]) mark").last).to_have_text("Line number 34")
     assert page.evaluate("document.documentElement.scrollHeight") < height / 4  # no gap where lines were hidden
+    page.screenshot(path="/tmp/callvault-viewer-long-find.png", full_page=True)
     page.fill("#find", "")
     expect(page.locator("#transcript li.seg:not([hidden])")).to_have_count(350)
