@@ -14,7 +14,8 @@ For each bot that needs it, in one pass:
 - a bot still joining, in its meeting or processing BOT_STUCK_AFTER_HOURS after its meeting should
   have ended is polled one last time and, if still not finished, given up as `fatal_error`, with
   why (a failure on the dashboard); if it is still in the meeting it is asked to leave;
-- an ended bot's transcript fetch is requested again if it has not arrived.
+- an ended bot's transcript fetch is requested again if it has not arrived, once its backoff has
+  passed, at most TRANSCRIPT_RETRIES_PER_TICK in a pass (the longest waiting first).
 Departures are then worked on: DELETE while `scheduled`, wait while `staged` (the service refuses
 DELETE, PATCH and leave then), POST /leave from `joining` on, until the service confirms or the
 bot has ended. If the service is down, bots stay as they are and go out on a later tick.
