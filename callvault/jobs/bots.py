@@ -1,7 +1,9 @@
 """Recording-bot jobs (queue `bots`)."""
+import redis
+
 from .. import signals
 from ..bots import dispatcher, reconcile, transcripts
-from .declaration import job
+from .declaration import LIVE_STATES, job
 
 
 @job(queue="bots")
@@ -39,8 +41,15 @@ def _queue_dispatch(_sender):
 
 
 def _queue_transcript(_sender, bot_id: int):
-    """If Redis is down the dispatcher's transcript retry catches up."""
-    return fetch_transcript.enqueue_or_log(bot_id)
+    """One fetch per bot at a time (a fixed job id): asked again while the last one still waits in the
+    queue, nothing more is queued. If Redis is down the dispatcher's transcript retry catches up."""
+    job_id = f"bot-transcript-{bot_id}"
+    try:
+        if fetch_transcript.status(job_id) in LIVE_STATES:
+            return None
+    except redis.RedisError:
+        pass  # enqueue_or_log says so
+    return fetch_transcript.enqueue_or_log(bot_id, job_id=job_id)
 
 
 def connect() -> None:

@@ -7,8 +7,10 @@ import requests
 from callvault.bots import stats
 from callvault.dashboard import figures
 from callvault.extensions import db
+from callvault import signals
 from callvault.bots import dispatcher
 from callvault.models import Bot, Call, ProcessedWebhook, WebhookDelivery
+from callvault.queues import get_queue
 from tests.support.bots import at, bots, event, sent_meeting, sync_changed, tick, user
 from tests.support.webhooks import record_inbox
 
@@ -250,3 +252,19 @@ def test_a_backlog_of_transcript_retries_is_worked_off_a_bounded_batch_per_pass(
         monkeypatch.setattr(dispatcher, "TRANSCRIPT_RETRIES_PER_TICK", 10)
         assert dispatcher._due(now) == due  # the waiting one is not read before its time
         assert dispatcher._due(now + timedelta(minutes=23)) == due + [waiting]
+
+
+def test_a_transcript_asked_for_again_while_its_fetch_waits_is_fetched_once(bot_app, attendee, live_server, drain):
+    bot_id, remote = scheduled_bot(bot_app, attendee, live_server)
+    attendee.add_utterance(remote, "Ada Lovelace", "Hello", int(at(2, 1).timestamp() * 1000))
+    attendee.clock = at(2, 30)
+    attendee.set_state(remote, "ended", "post_processing_completed")  # the ending queues the first fetch
+    with bot_app.app_context():
+        for _ in range(3):  # the dispatcher's retries and a person's "fetch again", while it still waits
+            signals.notify(signals.bot_transcript_due, bot_id=bot_id)
+        waiting = [job.func_name for job in get_queue("bots").get_jobs()]
+        assert waiting.count("callvault.jobs.bots.fetch_transcript") == 1
+    drain()
+    with bot_app.app_context():
+        [bot] = bots()
+        assert bot.call_id and bot.transcript_attempts == 1 and Call.query.count() == 1
