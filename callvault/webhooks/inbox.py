@@ -12,6 +12,8 @@ import json
 from ..queues import get_redis
 
 STREAM = "callvault:webhooks:inbox"
+DEAD_LETTERS = "callvault:webhooks:inbox-unrecordable"  # entries that can never become rows, kept to look at
+DEAD_LETTERS_KEPT = 1000
 CLAIM_PREFIX = "callvault:webhooks:claim:"
 DRAIN_REQUESTED = "callvault:webhooks:drain-requested"
 INBOX_LOCK = "callvault:webhooks:inbox-recorder"
@@ -36,10 +38,29 @@ def claim_key(source: str, webhook_id: str) -> str:
     return f"{CLAIM_PREFIX}{source}:{webhook_id}"
 
 
-def read(count: int) -> list[tuple[str, dict]]:
-    """The oldest `count` entries, (stream id, entry)."""
-    return [(_text(entry_id), json.loads(fields[b"entry"]))
-            for entry_id, fields in get_redis().xrange(STREAM, count=count)]
+def read(count: int) -> list[tuple[str, dict | None]]:
+    """The oldest `count` entries, (stream id, entry); the entry is None if it cannot be read."""
+    return [(_text(entry_id), _parsed(fields)) for entry_id, fields in get_redis().xrange(STREAM, count=count)]
+
+
+def _parsed(fields: dict) -> dict | None:
+    try:
+        entry = json.loads(fields[b"entry"])
+    except (KeyError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def set_aside(entry_id: str, error: str) -> None:
+    """Move an entry that can never be recorded out of the inbox (it would hold up every one behind it)
+    onto DEAD_LETTERS, with why; the newest DEAD_LETTERS_KEPT are kept."""
+    connection = get_redis()
+    fields = (connection.xrange(STREAM, min=entry_id, max=entry_id) or [(None, {})])[0][1]
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.xadd(DEAD_LETTERS, {**fields, b"error": error[:500], b"inbox_id": entry_id},
+                  maxlen=DEAD_LETTERS_KEPT, approximate=True)
+        pipe.xdel(STREAM, entry_id)
+        pipe.execute()
 
 
 def remove(entry_ids: list[str]) -> None:

@@ -260,12 +260,46 @@ def record_from_inbox(batch_size: int) -> list[Recorded]:
         entries = inbox.read(batch_size) if held else []
         if not entries:
             return []
-        recorded = record([entry for _, entry in entries])
+        recorded = _record_entries(entries)
         inbox.remove([entry_id for entry_id, _ in entries])
         more = inbox.waiting() > 0
     if more and inbox.request_drain():
         signals.webhook_inbox_due.send(None)  # another worker records the next batch meanwhile
     return recorded
+
+
+def _record_entries(entries: list[tuple[str, dict | None]]) -> list[Recorded]:
+    """`record` the batch in one transaction; if that fails, entry by entry, and an entry that fails on
+    its own while the database answers is set aside (inbox.set_aside, logged): left in the inbox it
+    would stop every entry behind it, for ever. A database that does not answer raises: the entries
+    stay in the inbox for a later drain."""
+    readable = []
+    for entry_id, entry in entries:
+        if entry is None:
+            _set_aside(entry_id, "the inbox entry is not a JSON object")
+        else:
+            readable.append((entry_id, entry))
+    if not readable:
+        return []
+    try:
+        return record([entry for _, entry in readable])
+    except Exception:  # which entry, if any, is at fault is found one at a time
+        db.session.rollback()
+    recorded = []
+    for entry_id, entry in readable:
+        try:
+            recorded += record([entry])
+        except Exception as exc:
+            db.session.rollback()
+            db.session.execute(select(1))  # raises if the database is away: nothing is set aside then
+            _set_aside(entry_id, _describe(exc))
+    return recorded
+
+
+def _set_aside(entry_id: str, error: str) -> None:
+    inbox.set_aside(entry_id, error)
+    log_event("webhook_inbox_entry_set_aside", logging.ERROR, entry_id=entry_id, error=error,
+              kept_in=inbox.DEAD_LETTERS)
 
 
 def waiting_in_inbox() -> int | None:

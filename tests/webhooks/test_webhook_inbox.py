@@ -258,3 +258,22 @@ def test_the_sweep_leaves_alone_what_a_drain_is_processing(app, member):
             assert sweep_webhook_deliveries()["requeued"] == 0
             drain.rollback()
         assert sweep_webhook_deliveries()["requeued"] == 1  # nobody holds it: a straggler after all
+
+
+def test_an_entry_that_can_never_be_recorded_is_set_aside_not_retried_for_ever(app, member):
+    """One bad entry in the inbox (written by another version, or damaged) must not hold up the ones
+    behind it: it is moved to the set-aside stream with why, and the good ones become rows."""
+    client = app.test_client()
+    assert post(client, 41).status_code == 202
+    with app.app_context():
+        get_redis().xadd(inbox.STREAM, {"entry": '{"source": "fathom"}'})  # no receipt, no body
+        get_redis().xadd(inbox.STREAM, {"entry": "not json {"})
+    assert post(client, 42).status_code == 202
+    with app.app_context():
+        counts = drain_webhook_inbox()
+        assert counts["recorded"] == 2 and counts["success"] == 2
+        assert inbox.waiting() == 0
+        aside = {fields[b"entry"]: fields[b"error"] for _, fields in get_redis().xrange(inbox.DEAD_LETTERS)}
+        assert aside.keys() == {b'{"source": "fathom"}', b"not json {"}
+        assert b"KeyError" in aside[b'{"source": "fathom"}'] and b"not a JSON object" in aside[b"not json {"]
+    assert call_ids(app) == ["41", "42"]
