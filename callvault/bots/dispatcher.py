@@ -128,19 +128,23 @@ def _due(now: datetime) -> list[int]:
     return list(db.session.scalars(query)) + list(db.session.scalars(retries))
 
 
+def _transcript_retry_after(attempts: int) -> timedelta:
+    """An ended bot's transcript is fetched again this long after its end: 1, 2, 4… minutes."""
+    return timedelta(minutes=2 ** attempts)
+
+
 def _transcript_retry_due(now: datetime):
-    """An ended bot's next transcript fetch is due 2**attempts minutes after its end (`_step`'s backoff),
-    written per attempt count so that bots still waiting are not even read."""
+    """`_transcript_retry_after` in SQL, per attempt count, so that bots still waiting are not even read."""
     return or_(*(and_(Bot.transcript_attempts == attempts,
-                      Bot.state_changed_at <= now - timedelta(minutes=2 ** attempts))
+                      Bot.state_changed_at <= now - _transcript_retry_after(attempts))
                  for attempts in range(MAX_TRANSCRIPT_ATTEMPTS)))
 
 
 def _step(bot: Bot, client: AttendeeClient | None, now: datetime,
           down: AttendeeError | None) -> tuple[str | None, AttendeeError | None]:
     if bot.state == "ended":
-        # Retried with backoff: 1, 2, 4… minutes after the end, MAX_TRANSCRIPT_ATTEMPTS in all.
-        if now < bot.state_changed_at + timedelta(minutes=2 ** bot.transcript_attempts):
+        # MAX_TRANSCRIPT_ATTEMPTS in all; checked here too for a bot dispatched alone (dispatch_bot)
+        if now < bot.state_changed_at + _transcript_retry_after(bot.transcript_attempts):
             return None, None
         signals.notify(signals.bot_transcript_due, bot_id=bot.id)
         return "transcript_requested", None
