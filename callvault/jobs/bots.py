@@ -1,9 +1,7 @@
 """Recording-bot jobs (queue `bots`)."""
-import redis
-
 from .. import signals
 from ..bots import dispatcher, reconcile, transcripts
-from .declaration import LIVE_STATES, job
+from .declaration import job
 
 
 @job(queue="bots")
@@ -43,13 +41,7 @@ def _queue_dispatch(_sender):
 def _queue_transcript(_sender, bot_id: int):
     """One fetch per bot at a time (a fixed job id): asked again while the last one still waits in the
     queue, nothing more is queued. If Redis is down the dispatcher's transcript retry catches up."""
-    job_id = f"bot-transcript-{bot_id}"
-    try:
-        if fetch_transcript.status(job_id) in LIVE_STATES:
-            return None
-    except redis.RedisError:
-        pass  # enqueue_or_log says so
-    return fetch_transcript.enqueue_or_log(bot_id, job_id=job_id)
+    return fetch_transcript.enqueue_unless_live(bot_id, job_id=f"bot-transcript-{bot_id}")
 
 
 def connect() -> None:

@@ -74,6 +74,16 @@ class DeclaredJob:
             log_event("job_enqueue_failed", logging.WARNING, job=self.func.__qualname__, error=type(exc).__name__)
             return None
 
+    def enqueue_unless_live(self, *args, job_id: str) -> Job | None:
+        """Queue one run under `job_id` unless a run with that id is still queued or running (then None:
+        RQ would run a second one). Logs and returns None when Redis is unreachable, as enqueue_or_log."""
+        try:
+            if self.status(job_id) in LIVE_STATES:
+                return None
+        except redis.RedisError:
+            pass  # enqueue_or_log says so
+        return self.enqueue_or_log(*args, job_id=job_id)
+
     def enqueue_each(self, ids) -> int:
         """Queue one run per id, all in one Redis round trip (a drained webhook batch stores 100 calls at
         once); on a Redis error (logged) none is counted as queued, and the owner's sweep catches up.
