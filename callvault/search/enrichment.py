@@ -60,7 +60,7 @@ def enrich_call(call_id: int, provider, embed: bool = True) -> str | None:
         return None
     state = call.enrichment
     if not needs_enrichment(state, call.content_hash, provider.embedding_model if embed else None):
-        if state.status != "done" and (embed or not provider.embedding_model):  # not a deferred embedding
+        if state.status != "done" and embed:  # not a deferred embedding
             state.status, state.next_attempt_at = "done", None
             db.session.commit()
         return state.status
@@ -90,7 +90,7 @@ def enrich_call(call_id: int, provider, embed: bool = True) -> str | None:
     chunks = chunk_call(new_title or title, new_summary or summary, segments)
     vectors = {c.position: stored[c.text] for c in chunks if c.text in stored}
     missing = [c for c in chunks if c.position not in vectors]
-    if embed and provider.embedding_model and missing:
+    if embed and missing:
         try:
             for chunk, vector in zip(missing, provider.embed([c.embedding_input for c in missing])):
                 vectors[chunk.position] = pack(vector)
@@ -111,12 +111,12 @@ def enrich_call(call_id: int, provider, embed: bool = True) -> str | None:
     state.fingerprint = fingerprint
     state.generated_title = call.title if call.title in (new_title, ours_title) else None
     state.generated_summary = call.summary_markdown if call.summary_markdown in (new_summary, ours_summary) else None
-    all_embedded = bool(provider.embedding_model) and len(vectors) == len(chunks)
+    all_embedded = len(vectors) == len(chunks)
     state.embedding_model = provider.embedding_model if all_embedded else None
     if errors:
         _record_failure(state, errors[0])
     else:
-        state.status = "pending" if provider.embedding_model and not all_embedded else "done"
+        state.status = "done" if all_embedded else "pending"
         state.attempts, state.last_error = 0, None
         state.next_attempt_at = utcnow() if state.status == "pending" else None
     db.session.commit()

@@ -75,7 +75,8 @@ class OfflineProvider:
 
 
 class OpenAICompatibleProvider(OfflineProvider):
-    """Embeddings when `embedding_model` is set, titles and summaries when `chat_model` is (else offline titles)."""
+    """Embeddings from the provider when `embedding_model` is given (else the offline model's), titles and
+    summaries when `chat_model` is (else offline titles)."""
 
     def __init__(self, base_url: str, api_key: str | None, embedding_model: str | None, chat_model: str | None,
                  timeout: float = 30.0, max_attempts: int = 5, retry_base: float = 1.0, max_wait: float = 60.0,
