@@ -15,11 +15,6 @@ class Step:
     done: bool
 
 
-def fathom_connected(user: User) -> bool:
-    connection = db.session.scalar(select(FathomConnection).where(FathomConnection.user_id == user.id))
-    return bool(connection and (connection.has_oauth or connection.has_api_key))
-
-
 def checklist(user: User, oauth_webhook_configured: bool = False) -> list[Step]:
     """The steps that bring meetings into an empty vault. Over OAuth, the app's own webhook (when the
     operator configured it) delivers new recordings, so no personal webhook is needed."""

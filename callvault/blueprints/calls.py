@@ -8,6 +8,7 @@ from ..extensions import htmx
 from ..ids import parse_id
 from ..search import listing
 from ..search import results as search_results
+from ..setup_status import is_on
 from ..transcripts.view import transcript_lines
 from .auth import login_required
 from .helpers import attachment
@@ -45,7 +46,7 @@ def _library_context(args):
     return {"calls": calls, "search": search, "error": error, "args": args, "poll_url": poll_url,
             "poll_seconds": current_app.config["LIBRARY_POLL_SECONDS"],
             "first_run": None if calls or search or error or kept else onboarding.checklist(
-                g.user, bool(current_app.config.get("FATHOM_OAUTH_WEBHOOK_SECRET"))),
+                g.user, is_on(current_app.config, "fathom-oauth-webhook")),
             "newest_url": url_for("calls.library", **kept) if args.get("cursor") else None,
             "older_url": url_for("calls.library", **kept, cursor=next_cursor) if next_cursor else None}
 
