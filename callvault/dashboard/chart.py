@@ -12,10 +12,8 @@ def _nice_step(peak: float, ticks: int = 4) -> float:
         return 1
     raw = peak / ticks
     magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * magnitude:
-            return max(1, factor * magnitude) if float(peak).is_integer() else factor * magnitude
-    return 10 * magnitude
+    step = next(factor * magnitude for factor in (1, 2, 5, 10) if raw <= factor * magnitude)
+    return max(1, step) if float(peak).is_integer() else step
 
 
 def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int = 400, height: int = 170,
@@ -30,7 +28,7 @@ def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int
     slot = plot_w / max(1, len(points))
     scale = plot_h / top_value
     bars = []
-    for i, (point, total) in enumerate(zip(points, totals)):
+    for i, point in enumerate(points):
         x, base, segments = LEFT + i * slot + gap / 2, TOP + plot_h, []
         for key in keys:
             value = point.get(key, 0) or 0
@@ -38,8 +36,7 @@ def bar_chart(points: list[dict], keys: tuple[str, ...] = ("count",), width: int
                 h = value * scale
                 base -= h
                 segments.append({"key": key, "value": value, "y": round(base, 1), "height": round(h, 1)})
-        bars.append({"x": round(x, 1), "width": round(max(1.0, slot - gap), 1), "total": total,
-                     "segments": segments, **point})
+        bars.append({"x": round(x, 1), "width": round(max(1.0, slot - gap), 1), "segments": segments, **point})
     every = max(1, math.ceil(len(points) / max_labels))
     labels = [{"x": round(LEFT + i * slot + slot / 2, 1), "text": p["label"]}
               for i, p in enumerate(points) if i % every == 0]
