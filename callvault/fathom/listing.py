@@ -128,6 +128,11 @@ def sync_statuses(meetings: list[CallData]) -> dict[str, tuple[str, int | None]]
     return statuses
 
 
+def unchanged_calls(meetings: list[CallData]) -> dict[str, int]:
+    """recording id → call id of the meetings stored already and unchanged since."""
+    return {rid: call_id for rid, (status, call_id) in sync_statuses(meetings).items() if status == SYNCED}
+
+
 def fetch_meetings(user: User, since: date | None = None, until: date | None = None, cursor: str | None = None,
                    mine_only: bool = False) -> tuple[list[ListedMeeting], str | None]:
     """One page of the user's Fathom meetings (10, newest first) and the cursor of the next."""
@@ -195,7 +200,7 @@ def count_in_range(user: User, since: date | None = None, until: date | None = N
             remember_listing(user.id, page["items"])
             datas = meetings_to_call_data(page["items"])
             total += len(datas)
-            unchanged += sum(1 for status, _ in sync_statuses(datas).values() if status == SYNCED)
+            unchanged += len(unchanged_calls(datas))
     return RangeCount(total, unchanged)
 
 

@@ -28,8 +28,8 @@ from ..models import SyncJob, SyncJobItem, User, WorkStatus, utcnow
 from ..timeutil import parse_instant
 from .client import FathomAuthError, FathomClient, FathomError
 from .credentials import NeedsAttention, client_for
-from .listing import (SYNCED, SyncError, day_range, parse_day, remember_listing, remembered_listing,
-                      require_connection, sync_statuses)
+from .listing import (SyncError, day_range, parse_day, remember_listing, remembered_listing,
+                      require_connection, unchanged_calls)
 from .mapping import NotAMeeting, meeting_to_call_data, meetings_to_call_data, recording_id_of
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # 500 meetings over OAuth at 5 heavy calls a minute take hours
@@ -253,12 +253,13 @@ class _JobRunner:
         only what is new or changed."""
         for page in self._pages(self.since, self.until):
             meetings = [m for m in page["items"] if _rid(m)]
-            unchanged = _unchanged(meetings)
+            unchanged = unchanged_calls(meetings_to_call_data(meetings))
             for meeting in meetings:
-                if _rid(meeting) not in self.items:
-                    item = SyncJobItem(external_id=_rid(meeting), title=_title(meeting))
-                    if _rid(meeting) in unchanged:
-                        item.status, item.call_id, item.finished_at = "skipped", unchanged[_rid(meeting)], utcnow()
+                rid = _rid(meeting)
+                if rid not in self.items:
+                    item = SyncJobItem(external_id=rid, title=_title(meeting))
+                    if rid in unchanged:
+                        item.status, item.call_id, item.finished_at = "skipped", unchanged[rid], utcnow()
                         self.job.done += 1
                     self.job.items.append(item)
                     self.items[item.external_id] = item
@@ -306,12 +307,6 @@ class _JobRunner:
         item.status, item.error, item.finished_at = "failed", reason[:2000], utcnow()
         self.job.failed += 1
         log_event("fathom_sync_item_failed", sync_job_id=self.job.id, recording_id=item.external_id)
-
-
-def _unchanged(meetings: list[dict]) -> dict[str, int]:
-    """recording id → call id of the listed meetings stored already and unchanged since."""
-    statuses = sync_statuses(meetings_to_call_data(meetings))
-    return {rid: call_id for rid, (status, call_id) in statuses.items() if status == SYNCED}
 
 
 def _rid(meeting: dict) -> str | None:
