@@ -7,6 +7,7 @@ from flask import (Blueprint, abort, current_app, flash, g, make_response, redir
 
 from ..extensions import htmx
 from ..fathom import credentials, listing, oauth, sync
+from ..fathom import webhooks as fathom_webhooks
 from ..fathom.client import FathomError, FathomNotFound
 from .auth import login_required
 from .helpers import sentence
@@ -94,7 +95,7 @@ def _filters(values) -> dict:
 def sync_page():
     return render_template("fathom/sync.html", connection=credentials.get_connection(g.user),
                            jobs=sync.jobs_for(g.user), args=request.args, eta=sync.eta_seconds,
-                           oauth_webhook_url=current_app.config["PUBLIC_BASE_URL"] + "/webhooks/fathom")
+                           oauth_webhook_url=fathom_webhooks.oauth_app_webhook_url())
 
 
 @bp.get("/fathom/sync/meetings")

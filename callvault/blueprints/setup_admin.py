@@ -2,6 +2,8 @@
 from flask import Blueprint, current_app, render_template
 
 from .. import setup_status
+from ..bots import lifecycle
+from ..fathom import webhooks as fathom_webhooks
 from .auth import admin_required
 
 bp = Blueprint("setup_admin", __name__, url_prefix="/admin/setup")
@@ -11,4 +13,5 @@ bp = Blueprint("setup_admin", __name__, url_prefix="/admin/setup")
 @admin_required
 def index():
     return render_template("admin/setup.html", features=setup_status.features(current_app.config),
-                           public_base_url=current_app.config["PUBLIC_BASE_URL"])
+                           fathom_webhook_url=fathom_webhooks.oauth_app_webhook_url(),
+                           attendee_webhook_url=lifecycle.webhook_url())

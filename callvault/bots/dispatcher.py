@@ -226,7 +226,7 @@ def _create(bot: Bot, client: AttendeeClient, now: datetime) -> None:
     join_now = bot.send_now_at is not None or bot.join_at <= now + MIN_JOIN_AHEAD
     if not join_now:
         payload["join_at"] = iso(bot.join_at)  # omitted, not null, when the bot should join at once
-    webhook_url = current_app.config["PUBLIC_BASE_URL"] + lifecycle.ENDPOINT
+    webhook_url = lifecycle.webhook_url()
     if webhook_url.startswith("https://"):  # Attendee refuses others: then the project-level webhook
         payload["webhooks"] = [{"url": webhook_url, "triggers": WEBHOOK_TRIGGERS}]
     remote, adopted = client.create_bot(payload)

@@ -51,6 +51,11 @@ DEFAULT_MEETING = timedelta(hours=1)  # a meeting's length when its event has no
 _rehearsing: ContextVar[bool] = ContextVar("bot_state_rehearsal", default=False)
 
 
+def webhook_url() -> str:
+    """Where the bot service sends its bots' state changes (registered on every bot we create)."""
+    return current_app.config["PUBLIC_BASE_URL"] + ENDPOINT
+
+
 @contextmanager
 def rehearsal():
     """A dry run: state changes made inside are rolled back by the caller, so they are not logged

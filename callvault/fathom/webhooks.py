@@ -202,6 +202,11 @@ def register_personal_webhook(user: User) -> FathomConnection:
     return connection
 
 
+def oauth_app_webhook_url() -> str:
+    """Where the operator registers the OAuth app's webhook at Fathom."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}{OAUTH_APP_ENDPOINT}"
+
+
 def personal_webhook_url(key: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}{OAUTH_APP_ENDPOINT}/{key}"
 
